@@ -1,0 +1,160 @@
+"""One live proctoring session: samples and visibility events in, credit and flags out.
+
+Transport-free: the server feeds it verifier verdicts and page-visibility events and appends the
+returned `CreditedInterval`s to the ledger. Time comes from an injected `Clock`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from proctor.clock import Clock
+from proctor.credit import CreditedInterval, CreditPolicy, Reason, Sample, credit_between
+from proctor.flags import Flag, FlagTracker
+
+State = Literal["verified", "unverified"]
+
+
+@dataclass(frozen=True)
+class SessionUpdate:
+    """What one event changed, for the caller to persist and push to clients."""
+
+    credited: CreditedInterval | None = None  # to append to the ledger
+    raised: list[Flag] = field(default_factory=list)  # flags opened by this event
+    ended: list[Flag] = field(default_factory=list)  # flags closed by this event
+    state_changed: bool = False  # whether (state, reason) differs from before the event
+
+
+@dataclass
+class _Hidden:
+    """A period during which the page was hidden."""
+
+    start: float  # clock time of the hide event
+    end: float | None = None  # clock time of the show event; None while still hidden
+
+
+class LiveSession:
+    """Credit and flag state machine of one session.
+
+    Samples must be fed in time order; one whose time is not after the previous one is ignored
+    (retries and reordered deliveries must never credit the same time twice).
+    """
+
+    def __init__(self, session_id: str, policy: CreditPolicy, clock: Clock) -> None:
+        self.session_id = session_id
+        self.policy = policy
+        self._clock = clock
+        self._tracker = FlagTracker(policy.flag_after)
+        self._state: State = "unverified"
+        self._reason = Reason.NOT_STARTED
+        self._live = True
+        self._visible = True
+        # Hidden periods that may still overlap the next interval; older ones are pruned.
+        self._hidden: list[_Hidden] = []
+        self._last: Sample | None = None
+        self._seq = 0
+        self._credited_seconds = 0.0
+        self._samples_total = 0
+        self._samples_verified = 0
+
+    @property
+    def state(self) -> State:
+        return self._state
+
+    @property
+    def reason(self) -> Reason:
+        """Why the session is unverified; OK while verified."""
+        return self._reason
+
+    @property
+    def live(self) -> bool:
+        return self._live
+
+    @property
+    def visible(self) -> bool:
+        return self._visible
+
+    @property
+    def last_sample(self) -> Sample | None:
+        """The latest accepted sample, after the tab-hidden override."""
+        return self._last
+
+    @property
+    def credited_seconds(self) -> float:
+        return self._credited_seconds
+
+    @property
+    def samples_total(self) -> int:
+        return self._samples_total
+
+    @property
+    def samples_verified(self) -> int:
+        return self._samples_verified
+
+    @property
+    def flags(self) -> list[Flag]:
+        """All flags of the session, open and ended, in the order raised."""
+        return self._tracker.flags
+
+    def record_sample(self, sample: Sample) -> SessionUpdate:
+        prev = self._last
+        if not self._live or (prev is not None and sample.at <= prev.at):
+            return SessionUpdate()
+        if sample.reason is not Reason.TAB_HIDDEN and self._hidden_at(sample.at):
+            # The verdict may be fine, but a face in front of a hidden page is not learning.
+            sample = replace(sample, reason=Reason.TAB_HIDDEN)
+        credited: CreditedInterval | None = None
+        if prev is not None and credit_between(
+            prev, sample, self._visible_between(prev.at, sample.at), self._live, self.policy
+        ):
+            self._seq += 1
+            credited = CreditedInterval(self.session_id, self._seq, prev.at, sample.at)
+            self._credited_seconds += credited.seconds
+        self._last = sample
+        self._samples_total += 1
+        self._samples_verified += int(sample.ok)
+        # Periods over before this sample cannot touch any later interval.
+        self._hidden = [h for h in self._hidden if h.end is None or h.end > sample.at]
+        raised, ended = self._tracker.observe(sample)
+        # A sample taken just before a hide can still pass; the session is not verified while hidden.
+        if sample.ok and self._visible:
+            changed = self._set_state("verified", Reason.OK)
+        else:
+            changed = self._set_state("unverified", sample.reason if not sample.ok else Reason.TAB_HIDDEN)
+        return SessionUpdate(credited, raised, ended, changed)
+
+    def set_visible(self, visible: bool) -> SessionUpdate:
+        """Page visibility changed, at clock.now()."""
+        if not self._live or visible == self._visible:
+            return SessionUpdate()
+        self._visible = visible
+        now = self._clock.now()
+        if not visible:
+            self._hidden.append(_Hidden(now))
+            return SessionUpdate(state_changed=self._set_state("unverified", Reason.TAB_HIDDEN))
+        hidden = self._hidden[-1]
+        hidden.end = max(now, hidden.start)
+        # Showing the page says nothing about who is at the camera: the state waits for the next sample.
+        return SessionUpdate()
+
+    def end(self) -> SessionUpdate:
+        """Stop crediting for good; closes any open flag at clock.now(). Idempotent."""
+        if not self._live:
+            return SessionUpdate()
+        self._live = False
+        ended = self._tracker.close(self._clock.now())
+        return SessionUpdate(ended=ended, state_changed=self._set_state("unverified", Reason.ENDED))
+
+    def _set_state(self, state: State, reason: Reason) -> bool:
+        changed = (state, reason) != (self._state, self._reason)
+        self._state, self._reason = state, reason
+        return changed
+
+    def _hidden_at(self, t: float) -> bool:
+        # Half-open [start, end): at the instant the page is shown again it counts as visible.
+        return any(h.start <= t and (h.end is None or t < h.end) for h in self._hidden)
+
+    def _visible_between(self, start: float, end: float) -> bool:
+        # Any hidden period touching (start, end] voids it, even one that lasted no time at all.
+        return not any(h.start <= end and (h.end is None or h.end > start) for h in self._hidden)
