@@ -1,0 +1,286 @@
+"""The verified-time ledger.
+
+Credited time is only ever the sum of append-only `credited_intervals` rows; totals per topic or
+module are derived by query, never stored. Every write is one short transaction committed at once,
+so a kill -9 loses at most the interval in flight, and a retried append of the same
+`(session_id, seq)` is a no-op, so retries never double count.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from proctor.db import Database
+from proctor.tables import credited_intervals as _CI
+from proctor.tables import flags as _FL
+from proctor.tables import live_sessions as _LS
+
+
+class UnknownSession(LookupError):
+    """No live session with that id."""
+
+
+@dataclass(frozen=True)
+class FlagRecord:
+    kind: str
+    started_at: float
+    ended_at: float | None
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    id: str
+    user_id: int
+    topic_id: str
+    module_id: str
+    started_at: float
+    ended_at: float | None
+    state: str
+    reason: str
+    credited_seconds: float
+    samples_total: int
+    samples_verified: int
+    flags: list[FlagRecord] = field(default_factory=list)
+    end_reason: str | None = None
+
+
+def _finite(name: str, x: float) -> float:
+    if not math.isfinite(x):
+        raise ValueError(f"{name} must be finite, got {x}")
+    return float(x)
+
+
+class Ledger:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def _insert_ignoring_conflict(self, table: Any, values: dict[str, Any], keys: list[str]) -> Any:
+        """INSERT … ON CONFLICT (keys) DO NOTHING RETURNING id (both dialects support it)."""
+        if self._db.dialect == "postgresql":
+            pg = postgresql.insert(table).values(**values)
+            return pg.on_conflict_do_nothing(index_elements=keys).returning(table.c.id)
+        lite = sqlite.insert(table).values(**values)
+        return lite.on_conflict_do_nothing(index_elements=keys).returning(table.c.id)
+
+    # -- sessions ---------------------------------------------------------------------------------
+
+    async def start_session(
+        self,
+        user_id: int,
+        topic_id: str,
+        module_id: str,
+        at: float,
+        *,
+        state: str = "unverified",
+        reason: str = "not_started",
+    ) -> str:
+        """Open a live session and return its id (a uuid4 string)."""
+        session_id = str(uuid.uuid4())
+        async with self._db.engine.begin() as conn:
+            await conn.execute(
+                _LS.insert().values(
+                    id=session_id,
+                    user_id=user_id,
+                    topic_id=topic_id,
+                    module_id=module_id,
+                    started_at=_finite("at", at),
+                    samples_total=0,
+                    samples_verified=0,
+                    state=state,
+                    reason=reason,
+                )
+            )
+        return session_id
+
+    async def _end_where(self, where: ColumnElement[bool], at: float, reason: str) -> list[str]:
+        at = _finite("at", at)
+        async with self._db.engine.begin() as conn:
+            result = await conn.execute(
+                update(_LS)
+                .where(where, _LS.c.ended_at.is_(None))
+                .values(ended_at=at, end_reason=reason)
+                .returning(_LS.c.id)
+            )
+            ended = [str(r) for r in result.scalars()]
+            await self._close_open_flags(conn, ended, at)
+        return ended
+
+    @staticmethod
+    async def _close_open_flags(conn: AsyncConnection, session_ids: Iterable[str], at: float) -> None:
+        # A flag cannot outlast its session (e.g. a crash left one open).
+        ids = list(session_ids)
+        if ids:
+            await conn.execute(
+                update(_FL).where(_FL.c.session_id.in_(ids), _FL.c.ended_at.is_(None)).values(ended_at=at)
+            )
+
+    async def end_session(self, session_id: str, at: float, reason: str) -> bool:
+        """End a session; idempotent (False if it was already ended or is unknown)."""
+        return bool(await self._end_where(_LS.c.id == session_id, at, reason))
+
+    async def end_open_sessions_for_user(self, user_id: int, at: float, reason: str) -> list[str]:
+        """End every open session of a student (one live stream per student); returns their ids."""
+        return await self._end_where(_LS.c.user_id == user_id, at, reason)
+
+    async def end_all_open(self, at: float, reason: str) -> list[str]:
+        """End every open session (startup/shutdown recovery); returns their ids."""
+        return await self._end_where(_LS.c.ended_at.is_(None), at, reason)
+
+    async def update_session_state(
+        self, session_id: str, state: str, reason: str, samples_total: int, samples_verified: int
+    ) -> None:
+        async with self._db.engine.begin() as conn:
+            result = await conn.execute(
+                update(_LS)
+                .where(_LS.c.id == session_id)
+                .values(
+                    state=state,
+                    reason=reason,
+                    samples_total=samples_total,
+                    samples_verified=samples_verified,
+                )
+            )
+            if result.rowcount == 0:
+                raise UnknownSession(session_id)
+
+    # -- credited intervals -----------------------------------------------------------------------
+
+    async def append_interval(self, session_id: str, seq: int, start: float, end: float) -> bool:
+        """Append one credited interval; False (and nothing written) if `(session_id, seq)` exists.
+
+        Raises ValueError when `end <= start`, UnknownSession when the session does not exist.
+        """
+        start, end = _finite("start", start), _finite("end", end)
+        if end <= start:
+            raise ValueError(f"interval end ({end}) must be after start ({start})")
+        if seq < 0:
+            raise ValueError(f"seq must be >= 0, got {seq}")
+        stmt = self._insert_ignoring_conflict(
+            _CI,
+            {
+                "session_id": session_id,
+                "seq": seq,
+                "start_at": start,
+                "end_at": end,
+                "seconds": end - start,
+                # Time of the write as the ledger knows it: the interval's end (no clock needed).
+                "created_at": end,
+            },
+            ["session_id", "seq"],
+        )
+        try:
+            async with self._db.engine.begin() as conn:
+                inserted = (await conn.execute(stmt)).first() is not None
+        except IntegrityError as e:  # the foreign key: no such session
+            raise UnknownSession(session_id) from e
+        return inserted
+
+    # -- flags ------------------------------------------------------------------------------------
+
+    async def record_flag_raised(self, session_id: str, kind: str, started_at: float) -> None:
+        """Record a raised flag; recording the same (session, kind, started_at) again is a no-op."""
+        stmt = self._insert_ignoring_conflict(
+            _FL,
+            {"session_id": session_id, "kind": kind, "started_at": _finite("started_at", started_at)},
+            ["session_id", "kind", "started_at"],
+        )
+        try:
+            async with self._db.engine.begin() as conn:
+                await conn.execute(stmt)
+        except IntegrityError as e:
+            raise UnknownSession(session_id) from e
+
+    async def record_flag_ended(self, session_id: str, kind: str, started_at: float, ended_at: float) -> None:
+        """Close a flag (inserting it closed if its raise was never recorded); idempotent."""
+        started_at, ended_at = _finite("started_at", started_at), _finite("ended_at", ended_at)
+        try:
+            async with self._db.engine.begin() as conn:
+                result = await conn.execute(
+                    update(_FL)
+                    .where(
+                        _FL.c.session_id == session_id,
+                        _FL.c.kind == kind,
+                        _FL.c.started_at == started_at,
+                        _FL.c.ended_at.is_(None),
+                    )
+                    .values(ended_at=ended_at)
+                )
+                if result.rowcount == 0:
+                    await conn.execute(
+                        self._insert_ignoring_conflict(
+                            _FL,
+                            {
+                                "session_id": session_id,
+                                "kind": kind,
+                                "started_at": started_at,
+                                "ended_at": ended_at,
+                            },
+                            ["session_id", "kind", "started_at"],
+                        )
+                    )
+        except IntegrityError as e:
+            raise UnknownSession(session_id) from e
+
+    # -- reads ------------------------------------------------------------------------------------
+
+    async def get_session(self, session_id: str) -> SessionRecord | None:
+        async with self._db.engine.connect() as conn:
+            row = (await conn.execute(select(_LS).where(_LS.c.id == session_id))).first()
+            if row is None:
+                return None
+            credited = (
+                await conn.execute(
+                    select(func.coalesce(func.sum(_CI.c.seconds), 0.0)).where(_CI.c.session_id == session_id)
+                )
+            ).scalar_one()
+            flags = (
+                await conn.execute(
+                    select(_FL.c.kind, _FL.c.started_at, _FL.c.ended_at)
+                    .where(_FL.c.session_id == session_id)
+                    .order_by(_FL.c.started_at, _FL.c.id)
+                )
+            ).all()
+        return SessionRecord(
+            id=row.id,
+            user_id=row.user_id,
+            topic_id=row.topic_id,
+            module_id=row.module_id,
+            started_at=row.started_at,
+            ended_at=row.ended_at,
+            state=row.state,
+            reason=row.reason,
+            credited_seconds=float(credited),
+            samples_total=row.samples_total,
+            samples_verified=row.samples_verified,
+            flags=[FlagRecord(f.kind, f.started_at, f.ended_at) for f in flags],
+            end_reason=row.end_reason,
+        )
+
+    async def _credited_by(self, user_id: int, column: Any) -> dict[str, float]:
+        async with self._db.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(column, func.sum(_CI.c.seconds))
+                    .select_from(_CI.join(_LS, _CI.c.session_id == _LS.c.id))
+                    .where(_LS.c.user_id == user_id)
+                    .group_by(column)
+                )
+            ).all()
+        return {str(key): float(total) for key, total in rows}
+
+    async def credited_by_topic(self, user_id: int) -> dict[str, float]:
+        """topic_id → credited seconds, summed from the intervals."""
+        return await self._credited_by(user_id, _LS.c.topic_id)
+
+    async def credited_by_module(self, user_id: int) -> dict[str, float]:
+        """module_id → credited seconds, summed from the intervals."""
+        return await self._credited_by(user_id, _LS.c.module_id)

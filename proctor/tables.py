@@ -1,0 +1,166 @@
+"""Database tables (SQLAlchemy 2 declarative).
+
+Times are float epoch seconds (UTC by definition) in DOUBLE PRECISION columns: portable between
+SQLite and PostgreSQL, exact to well under a microsecond, and directly comparable with `Clock.now()`.
+
+Alembic revision `0001_initial` creates exactly these tables; `tests/test_ledger.py` checks that the
+migrated schema and this metadata agree, so a change here needs a new revision.
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Deterministic constraint names on every backend, so a later migration can name what it alters.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ROLES = ("student", "proctor", "admin")
+ENROLLMENT_STATUSES = ("none", "pending", "approved")
+
+# 64-bit ids where rows accumulate fast (one interval every few seconds per live student); SQLite
+# needs plain INTEGER for its rowid alias.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint("role IN ('student', 'proctor', 'admin')", name="role"),
+        CheckConstraint("enrollment_status IN ('none', 'pending', 'approved')", name="enrollment_status"),
+        CheckConstraint("srn IS NOT NULL OR username IS NOT NULL", name="login"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    srn: Mapped[str | None] = mapped_column(String, unique=True)
+    username: Mapped[str | None] = mapped_column(String, unique=True)
+    name: Mapped[str] = mapped_column(String)
+    mobile: Mapped[str | None] = mapped_column(String)
+    role: Mapped[str] = mapped_column(String)
+    password_hash: Mapped[str | None] = mapped_column(String)
+    enrollment_status: Mapped[str] = mapped_column(String, server_default=text("'none'"))
+    created_at: Mapped[float] = mapped_column(Double)
+
+
+class ReferencePhotoRow(Base):
+    """The enrolment photo itself, kept so a model change can re-embed it."""
+
+    __tablename__ = "reference_photos"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    image: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[float] = mapped_column(Double)
+
+
+class ReferenceEmbeddingRow(Base):
+    """One face embedding: `dim` float32 values, little-endian, as raw bytes."""
+
+    __tablename__ = "reference_embeddings"
+    __table_args__ = (Index("ix_reference_embeddings_user_id_model", "user_id", "model"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    photo_id: Mapped[int] = mapped_column(ForeignKey("reference_photos.id"), index=True)
+    model: Mapped[str] = mapped_column(String)
+    dim: Mapped[int] = mapped_column(Integer)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[float] = mapped_column(Double)
+
+
+class WebSessionRow(Base):
+    """A login. `id` is the sha256 hex of the cookie token; the raw token is never stored."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String)
+    created_at: Mapped[float] = mapped_column(Double)
+    expires_at: Mapped[float | None] = mapped_column(Double)  # None: browser-session cookie
+    revoked_at: Mapped[float | None] = mapped_column(Double)
+    remember: Mapped[bool] = mapped_column(Boolean)
+    user_agent: Mapped[str | None] = mapped_column(String)
+    ip: Mapped[str | None] = mapped_column(String)
+
+
+class LiveSessionRow(Base):
+    """One webcam stream of one student on one topic."""
+
+    __tablename__ = "live_sessions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    topic_id: Mapped[str] = mapped_column(String)
+    module_id: Mapped[str] = mapped_column(String)
+    started_at: Mapped[float] = mapped_column(Double)
+    ended_at: Mapped[float | None] = mapped_column(Double)
+    end_reason: Mapped[str | None] = mapped_column(String)
+    samples_total: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    samples_verified: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    state: Mapped[str] = mapped_column(String)
+    reason: Mapped[str] = mapped_column(String)
+
+
+class CreditedIntervalRow(Base):
+    """Append-only: no code path updates or deletes these rows."""
+
+    __tablename__ = "credited_intervals"
+    __table_args__ = (UniqueConstraint("session_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("live_sessions.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    start_at: Mapped[float] = mapped_column(Double)
+    end_at: Mapped[float] = mapped_column(Double)
+    seconds: Mapped[float] = mapped_column(Double)
+    created_at: Mapped[float] = mapped_column(Double)
+
+
+class FlagRow(Base):
+    __tablename__ = "flags"
+    __table_args__ = (UniqueConstraint("session_id", "kind", "started_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("live_sessions.id"))
+    kind: Mapped[str] = mapped_column(String)
+    started_at: Mapped[float] = mapped_column(Double)
+    ended_at: Mapped[float | None] = mapped_column(Double)
+
+
+metadata = Base.metadata
+
+# Core Table objects, typed as such (declarative types `__table__` as a plain FromClause).
+users = cast(Table, UserRow.__table__)
+reference_photos = cast(Table, ReferencePhotoRow.__table__)
+reference_embeddings = cast(Table, ReferenceEmbeddingRow.__table__)
+web_sessions = cast(Table, WebSessionRow.__table__)
+live_sessions = cast(Table, LiveSessionRow.__table__)
+credited_intervals = cast(Table, CreditedIntervalRow.__table__)
+flags = cast(Table, FlagRow.__table__)

@@ -1,0 +1,232 @@
+"""Accounts (passwords, web sessions) and Students, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from argon2 import PasswordHasher
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
+
+from proctor.accounts import (
+    REMEMBER_SECONDS,
+    SESSION_MAX_AGE_SECONDS,
+    Accounts,
+    hash_password,
+    token_id,
+)
+from proctor.clock import FakeClock
+from proctor.db import Database
+from proctor.students import StaffExists, StudentExists, Students, UnknownUser
+from proctor.tables import users, web_sessions
+
+PG_URL = os.environ.get("PROCTOR_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+T0 = 1_700_000_000.0
+
+
+def fast_hasher() -> PasswordHasher:
+    return PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
+def _pg_dsn() -> str:
+    return make_url(PG_URL).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    """A migrated, private database; PostgreSQL gets a throwaway schema."""
+    schema: str | None = None
+    if request.param == "sqlite":
+        database = Database.from_url(f"sqlite:///{tmp_path / 'proctor.db'}")
+    else:
+        try:
+            admin = await asyncpg.connect(_pg_dsn(), timeout=5)
+        except (OSError, asyncpg.PostgresError, TimeoutError) as e:
+            pytest.fail(f"PostgreSQL not reachable at {PG_URL} (make test needs it; set PROCTOR_TEST_PG): {e}")
+        schema = f"t_{uuid.uuid4().hex[:16]}"
+        try:
+            await admin.execute(f'CREATE SCHEMA "{schema}"')
+        finally:
+            await admin.close()
+        database = Database.from_url(PG_URL, connect_args={"server_settings": {"search_path": schema}})
+    try:
+        await database.migrate()
+        yield database
+    finally:
+        await database.aclose()
+        if schema is not None:
+            admin = await asyncpg.connect(_pg_dsn(), timeout=5)
+            try:
+                await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+            finally:
+                await admin.close()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(T0)
+
+
+@pytest.fixture
+def accounts(db: Database, clock: FakeClock) -> Accounts:
+    return Accounts(db, clock, hasher=fast_hasher())
+
+
+async def _add_asha(db: Database, password: str = "correct horse") -> int:
+    return await Students(db).add_student(
+        " cro0123456 ", "Asha Rao", None, hash_password(password, fast_hasher())
+    )
+
+
+# -- passwords --------------------------------------------------------------------------------------
+
+
+async def test_authenticate(db: Database, accounts: Accounts) -> None:
+    uid = await _add_asha(db)
+    user = await accounts.authenticate("CRO0123456", "correct horse")
+    assert user is not None and (user.id, user.srn, user.role) == (uid, "CRO0123456", "student")
+    assert (await accounts.authenticate("cro0123456", "correct horse")) == user  # SRN case-insensitive
+    assert await accounts.authenticate("CRO0123456", "wrong") is None
+    assert await accounts.authenticate("CRO0000000", "correct horse") is None  # unknown user
+    assert await accounts.authenticate("", "") is None
+
+
+async def test_user_without_password_cannot_log_in(db: Database, accounts: Accounts) -> None:
+    await Students(db).add_student("CRO1", "No Password", None, None)
+    assert await accounts.authenticate("CRO1", "") is None
+    assert await accounts.authenticate("CRO1", "anything") is None
+
+
+async def test_staff_login_by_username(db: Database, accounts: Accounts) -> None:
+    sid = await Students(db).add_staff("Proctor1", "P. One", "proctor", hash_password("pw", fast_hasher()))
+    user = await accounts.authenticate("proctor1", "pw")
+    assert user is not None and (user.id, user.username, user.srn, user.role) == (
+        sid,
+        "proctor1",
+        None,
+        "proctor",
+    )
+    with pytest.raises(StaffExists):
+        await Students(db).add_staff("PROCTOR1", "Again", "admin", "x")
+    with pytest.raises(ValueError, match="role"):
+        await Students(db).add_staff("p2", "P", "student", "x")
+
+
+async def test_outdated_hash_is_upgraded_on_login(db: Database, accounts: Accounts) -> None:
+    stronger = PasswordHasher(time_cost=2, memory_cost=16, parallelism=1)
+    uid = await Students(db).add_student("CRO1", "A", None, hash_password("pw", stronger))
+    assert await accounts.authenticate("CRO1", "pw") is not None
+    async with db.engine.connect() as conn:
+        new_hash = (await conn.execute(select(users.c.password_hash).where(users.c.id == uid))).scalar_one()
+    assert not fast_hasher().check_needs_rehash(new_hash)
+    assert await accounts.authenticate("CRO1", "pw") is not None
+
+
+# -- web sessions -----------------------------------------------------------------------------------
+
+
+async def test_session_roundtrip_and_token_stored_hashed(
+    db: Database, accounts: Accounts, clock: FakeClock
+) -> None:
+    uid = await _add_asha(db)
+    raw, ws = await accounts.create_web_session(uid, remember=False, user_agent="UA", ip="10.0.0.1")
+    assert len(raw) >= 43 and ws.id == token_id(raw) and ws.expires_at is None
+    resolved = await accounts.resolve_session(raw)
+    assert resolved is not None
+    user, session = resolved
+    assert user.id == uid and session == ws
+    assert (
+        session.check_csrf(ws.csrf_token) and not session.check_csrf("nope") and not session.check_csrf(None)
+    )
+    assert await accounts.resolve_session(ws.id) is None  # the stored id is not a usable token
+    assert await accounts.resolve_session("") is None
+    assert await accounts.resolve_session("made-up") is None
+
+    async with db.engine.connect() as conn:
+        rows = (await conn.execute(select(web_sessions))).all()
+    assert len(rows) == 1
+    assert all(raw not in str(value) for value in rows[0])
+
+
+async def test_session_expiry(db: Database, accounts: Accounts, clock: FakeClock) -> None:
+    uid = await _add_asha(db)
+    short_raw, short = await accounts.create_web_session(uid, remember=False, user_agent=None, ip=None)
+    long_raw, long = await accounts.create_web_session(uid, remember=True, user_agent=None, ip=None)
+    assert long.expires_at == T0 + REMEMBER_SECONDS
+    assert short.hard_expiry == T0 + SESSION_MAX_AGE_SECONDS
+
+    clock.advance(SESSION_MAX_AGE_SECONDS - 1)
+    assert await accounts.resolve_session(short_raw) is not None
+    clock.advance(1)
+    assert await accounts.resolve_session(short_raw) is None
+    assert await accounts.resolve_session(long_raw) is not None
+    clock.set(T0 + REMEMBER_SECONDS)
+    assert await accounts.resolve_session(long_raw) is None
+
+
+async def test_revoke(db: Database, accounts: Accounts) -> None:
+    uid = await _add_asha(db)
+    other = await Students(db).add_student("CRO2", "Ravi", None, None)
+    raw1, _ = await accounts.create_web_session(uid, False, None, None)
+    raw2, ws2 = await accounts.create_web_session(uid, True, None, None)
+    raw3, _ = await accounts.create_web_session(uid, True, None, None)
+    raw_other, _ = await accounts.create_web_session(other, True, None, None)
+
+    assert await accounts.revoke_session(raw1) is True  # by raw token
+    assert await accounts.revoke_session(raw1) is False
+    assert await accounts.resolve_session(raw1) is None
+    assert await accounts.revoke_session(ws2.id) is True  # by stored id
+    assert await accounts.resolve_session(raw2) is None
+    assert await accounts.resolve_session(raw3) is not None
+
+    assert await accounts.revoke_all_for_user(uid) == 1
+    assert await accounts.resolve_session(raw3) is None
+    assert await accounts.resolve_session(raw_other) is not None
+
+
+# -- students ---------------------------------------------------------------------------------------
+
+
+async def test_students(db: Database) -> None:
+    students = Students(db)
+    assert await students.count_users() == 0
+    uid = await students.add_student("CRO0123456", "Asha Rao", "+91 90000 00000", None)
+    with pytest.raises(StudentExists, match="CRO0123456"):
+        await students.add_student("cro0123456", "Someone Else", None, None)
+    assert await students.count_users() == 1
+
+    user = await students.get_by_srn("cro0123456")
+    assert user is not None and user.id == uid and user.enrollment_status == "none"
+    assert user.mobile == "+91 90000 00000"
+    assert await students.get_by_srn("CRO9") is None
+    assert await students.get(uid) == user
+
+    await students.set_enrollment_status(uid, "pending")
+    await students.set_password_hash(uid, "h")
+    user = await students.get(uid)
+    assert user is not None and user.enrollment_status == "pending"
+    with pytest.raises(ValueError):
+        await students.set_enrollment_status(uid, "bogus")
+    with pytest.raises(UnknownUser):
+        await students.set_enrollment_status(uid + 100, "approved")
+
+
+async def test_references(db: Database) -> None:
+    students = Students(db)
+    uid = await students.add_student("CRO1", "A", None, None)
+    v1, v2, v3 = (bytes([i]) * 8 for i in range(3))  # dim 2: 2 x float32 = 8 bytes
+    await students.add_reference(uid, b"\xff\xd8jpeg", "facenet-vggface2", [v1, v2], dim=2)
+    await students.add_reference(uid, b"\xff\xd8jpeg2", "facenet-vggface2", [v3], dim=2)
+    await students.add_reference(uid, b"\xff\xd8jpeg", "other-model", [v3], dim=2)
+    assert await students.references(uid, "facenet-vggface2") == [v1, v2, v3]
+    assert await students.references(uid, "other-model") == [v3]
+    assert await students.references(uid, "missing") == []
+    with pytest.raises(ValueError, match="bytes"):
+        await students.add_reference(uid, b"x", "m", [b"\x00" * 7], dim=2)
+    with pytest.raises(UnknownUser):
+        await students.add_reference(uid + 100, b"x", "m", [v1], dim=2)

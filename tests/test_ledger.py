@@ -1,0 +1,316 @@
+"""Ledger and database tests, on SQLite and on PostgreSQL (PROCTOR_TEST_PG, default local server)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import asyncpg
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection, inspect, select
+from sqlalchemy.engine import make_url
+
+from proctor.db import Database, DatabaseError, normalize_url
+from proctor.ledger import Ledger, UnknownSession
+from proctor.students import Students
+from proctor.tables import credited_intervals, metadata
+
+PG_URL = os.environ.get("PROCTOR_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+OpenDb = Callable[[], Awaitable[Database]]
+
+
+def _pg_dsn() -> str:
+    return make_url(PG_URL).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+async def open_db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[OpenDb]:
+    """A factory of migrated Databases on one fresh, private database (all closed at teardown).
+
+    PostgreSQL isolation: each test gets its own schema (first on search_path), dropped afterwards.
+    """
+    opened: list[Database] = []
+    schema: str | None = None
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'data' / 'proctor.db'}"
+        connect_args: dict[str, object] = {}
+    else:
+        try:
+            admin = await asyncpg.connect(_pg_dsn(), timeout=5)
+        except (OSError, asyncpg.PostgresError, TimeoutError) as e:
+            pytest.fail(f"PostgreSQL not reachable at {PG_URL} (make test needs it; set PROCTOR_TEST_PG): {e}")
+        schema = f"t_{uuid.uuid4().hex[:16]}"
+        try:
+            await admin.execute(f'CREATE SCHEMA "{schema}"')
+        finally:
+            await admin.close()
+        url = PG_URL
+        connect_args = {"server_settings": {"search_path": schema}}
+
+    async def factory() -> Database:
+        db = Database.from_url(url, connect_args=connect_args)
+        opened.append(db)
+        await db.migrate()
+        return db
+
+    try:
+        yield factory
+    finally:
+        for db in opened:
+            await db.aclose()
+        if schema is not None:
+            admin = await asyncpg.connect(_pg_dsn(), timeout=5)
+            try:
+                await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+            finally:
+                await admin.close()
+
+
+async def _student(db: Database, srn: str = "CRO0000001") -> int:
+    return await Students(db).add_student(srn, "Asha Rao", "+91 90000 00000", None)
+
+
+# -- URLs and schema ----------------------------------------------------------------------------
+
+
+def test_url_mapping() -> None:
+    assert normalize_url("sqlite:///x.db").drivername == "sqlite+aiosqlite"
+    assert normalize_url("sqlite+aiosqlite:///x.db").drivername == "sqlite+aiosqlite"
+    assert normalize_url("postgresql://u@h/d").drivername == "postgresql+asyncpg"
+    assert normalize_url("postgresql+asyncpg://u@h/d").drivername == "postgresql+asyncpg"
+    with pytest.raises(DatabaseError, match="unsupported"):
+        normalize_url("mysql://u@h/d")
+
+
+async def test_migrate_is_idempotent(open_db: OpenDb) -> None:
+    db = await open_db()
+    first = await db.current_revision()
+    await db.migrate()
+    await db.migrate()
+    assert first is not None and await db.current_revision() == first
+
+    def tables(conn: Connection) -> set[str]:
+        return set(inspect(conn).get_table_names())
+
+    async with db.engine.connect() as conn:
+        assert set(metadata.tables) <= await conn.run_sync(tables)
+
+
+async def test_schema_matches_metadata(open_db: OpenDb) -> None:
+    db = await open_db()
+
+    def diffs(conn: Connection) -> list[object]:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        return list(compare_metadata(ctx, metadata))
+
+    async with db.engine.connect() as conn:
+        assert await conn.run_sync(diffs) == []
+
+
+async def test_sqlite_pragmas_and_parent_dir(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b" / "p.db"
+    db = Database.from_url(f"sqlite:///{path}")
+    try:
+        await db.migrate()
+        assert path.exists()
+        async with db.engine.connect() as conn:
+            assert (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar() == "wal"
+            assert (await conn.exec_driver_sql("PRAGMA synchronous")).scalar() == 2  # FULL
+            assert (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar() == 1
+    finally:
+        await db.aclose()
+
+
+# -- intervals ------------------------------------------------------------------------------------
+
+
+async def test_duplicate_seq_is_a_noop(open_db: OpenDb) -> None:
+    db = await open_db()
+    ledger = Ledger(db)
+    sid = await ledger.start_session(await _student(db), "a-fema-1999", "a-corporate-economic-laws", 1000.0)
+    assert await ledger.append_interval(sid, 0, 1000.0, 1003.0) is True
+    assert await ledger.append_interval(sid, 1, 1003.0, 1006.5) is True
+    # A retry of seq 1, even with different numbers, changes nothing.
+    assert await ledger.append_interval(sid, 1, 1003.0, 1006.5) is False
+    assert await ledger.append_interval(sid, 1, 1003.0, 1099.0) is False
+    rec = await ledger.get_session(sid)
+    assert rec is not None and rec.credited_seconds == pytest.approx(6.5)
+    async with db.engine.connect() as conn:
+        rows = (await conn.execute(select(credited_intervals.c.seq))).scalars().all()
+    assert sorted(rows) == [0, 1]
+
+
+async def test_bad_intervals_rejected(open_db: OpenDb) -> None:
+    db = await open_db()
+    ledger = Ledger(db)
+    sid = await ledger.start_session(await _student(db), "a-fema-1999", "a-corporate-economic-laws", 0.0)
+    with pytest.raises(ValueError):
+        await ledger.append_interval(sid, 0, 5.0, 5.0)
+    with pytest.raises(ValueError):
+        await ledger.append_interval(sid, 0, 5.0, 4.0)
+    with pytest.raises(ValueError):
+        await ledger.append_interval(sid, 0, 5.0, float("nan"))
+    with pytest.raises(UnknownSession):
+        await ledger.append_interval(str(uuid.uuid4()), 0, 1.0, 2.0)
+    # The failed attempts left nothing behind; seq 0 is still free.
+    assert await ledger.append_interval(sid, 0, 1.0, 2.0) is True
+
+
+async def test_credited_totals_are_derived_from_intervals(open_db: OpenDb) -> None:
+    db = await open_db()
+    ledger = Ledger(db)
+    asha, ravi = await _student(db, "CRO1"), await _student(db, "CRO2")
+    mod_a = "a-corporate-economic-laws"
+    s1 = await ledger.start_session(asha, "a-fema-1999", mod_a, 0.0)
+    s2 = await ledger.start_session(asha, "a-ibc-2016", mod_a, 100.0)
+    s3 = await ledger.start_session(asha, "a-fema-1999", mod_a, 200.0)
+    s4 = await ledger.start_session(asha, "b-divisional-transfer-pricing", "b-strategic", 300.0)
+    s5 = await ledger.start_session(ravi, "a-fema-1999", mod_a, 0.0)
+    for sid, base in ((s1, 0.0), (s2, 100.0), (s3, 200.0), (s4, 300.0), (s5, 0.0)):
+        await ledger.append_interval(sid, 0, base, base + 3.0)
+        await ledger.append_interval(sid, 1, base + 3.0, base + 5.0)
+    await ledger.append_interval(s1, 0, 0.0, 3.0)  # retried: not counted twice
+
+    assert await ledger.credited_by_topic(asha) == {
+        "a-fema-1999": pytest.approx(10.0),
+        "a-ibc-2016": pytest.approx(5.0),
+        "b-divisional-transfer-pricing": pytest.approx(5.0),
+    }
+    assert await ledger.credited_by_module(asha) == {mod_a: pytest.approx(15.0), "b-strategic": 5.0}
+    assert await ledger.credited_by_topic(ravi) == {"a-fema-1999": pytest.approx(5.0)}
+    assert await ledger.credited_by_topic(ravi + 1000) == {}
+
+
+# -- session lifecycle ----------------------------------------------------------------------------
+
+
+async def test_end_session_is_idempotent(open_db: OpenDb) -> None:
+    db = await open_db()
+    ledger = Ledger(db)
+    sid = await ledger.start_session(await _student(db), "a-fema-1999", "a-corporate-economic-laws", 10.0)
+    assert await ledger.end_session(sid, 50.0, "client_closed") is True
+    assert await ledger.end_session(sid, 90.0, "again") is False
+    assert await ledger.end_session(str(uuid.uuid4()), 90.0, "unknown") is False
+    rec = await ledger.get_session(sid)
+    assert rec is not None
+    assert (rec.ended_at, rec.end_reason) == (50.0, "client_closed")
+    assert await ledger.get_session(str(uuid.uuid4())) is None
+
+
+async def test_end_open_sessions_for_user_and_all(open_db: OpenDb) -> None:
+    db = await open_db()
+    ledger = Ledger(db)
+    asha, ravi = await _student(db, "CRO1"), await _student(db, "CRO2")
+    old = await ledger.start_session(asha, "a-fema-1999", "m", 0.0)
+    await ledger.end_session(old, 5.0, "done")
+    a1 = await ledger.start_session(asha, "a-fema-1999", "m", 10.0)
+    a2 = await ledger.start_session(asha, "a-ibc-2016", "m", 11.0)
+    r1 = await ledger.start_session(ravi, "a-fema-1999", "m", 12.0)
+    await ledger.record_flag_raised(r1, "no_face", 13.0)
+
+    assert sorted(await ledger.end_open_sessions_for_user(asha, 20.0, "replaced")) == sorted([a1, a2])
+    assert await ledger.end_open_sessions_for_user(asha, 21.0, "replaced") == []
+    assert await ledger.end_all_open(30.0, "server_restart") == [r1]
+    assert await ledger.end_all_open(31.0, "server_restart") == []
+
+    rec_old, rec_r1 = await ledger.get_session(old), await ledger.get_session(r1)
+    assert rec_old is not None and (rec_old.ended_at, rec_old.end_reason) == (5.0, "done")
+    assert rec_r1 is not None and (rec_r1.ended_at, rec_r1.end_reason) == (30.0, "server_restart")
+    # A flag left open by a crash is closed with its session.
+    assert [(f.kind, f.started_at, f.ended_at) for f in rec_r1.flags] == [("no_face", 13.0, 30.0)]
+
+
+async def test_state_and_flags(open_db: OpenDb) -> None:
+    db = await open_db()
+    ledger = Ledger(db)
+    sid = await ledger.start_session(await _student(db), "a-fema-1999", "m", 0.0)
+    rec = await ledger.get_session(sid)
+    assert rec is not None and (rec.state, rec.reason, rec.samples_total, rec.samples_verified) == (
+        "unverified",
+        "not_started",
+        0,
+        0,
+    )
+    await ledger.update_session_state(sid, "verified", "ok", 10, 9)
+    await ledger.record_flag_raised(sid, "mismatch", 3.0)
+    await ledger.record_flag_raised(sid, "mismatch", 3.0)  # retried: no duplicate
+    await ledger.record_flag_raised(sid, "tab_hidden", 4.0)
+    await ledger.record_flag_ended(sid, "mismatch", 3.0, 9.0)
+    await ledger.record_flag_ended(sid, "mismatch", 3.0, 12.0)  # already ended: unchanged
+    await ledger.record_flag_ended(sid, "no_face", 20.0, 26.0)  # raise never recorded
+    rec = await ledger.get_session(sid)
+    assert rec is not None
+    assert (rec.state, rec.reason, rec.samples_total, rec.samples_verified) == ("verified", "ok", 10, 9)
+    assert [(f.kind, f.started_at, f.ended_at) for f in rec.flags] == [
+        ("mismatch", 3.0, 9.0),
+        ("tab_hidden", 4.0, None),
+        ("no_face", 20.0, 26.0),
+    ]
+    with pytest.raises(UnknownSession):
+        await ledger.update_session_state(str(uuid.uuid4()), "verified", "ok", 1, 1)
+    with pytest.raises(UnknownSession):
+        await ledger.record_flag_raised(str(uuid.uuid4()), "no_face", 1.0)
+
+
+async def test_data_survives_restart(open_db: OpenDb) -> None:
+    db = await open_db()
+    ledger = Ledger(db)
+    user = await _student(db)
+    sid = await ledger.start_session(user, "a-fema-1999", "a-corporate-economic-laws", 0.0)
+    await ledger.append_interval(sid, 0, 0.0, 3.0)
+    await ledger.append_interval(sid, 1, 3.0, 6.0)
+    await ledger.record_flag_raised(sid, "no_face", 6.0)
+    await db.aclose()
+
+    db2 = await open_db()  # same database, new engine: a server restart
+    ledger2 = Ledger(db2)
+    assert await ledger2.end_all_open(100.0, "server_restart") == [sid]
+    rec = await ledger2.get_session(sid)
+    assert rec is not None and rec.credited_seconds == pytest.approx(6.0)
+    assert await ledger2.append_interval(sid, 1, 3.0, 6.0) is False
+    assert await ledger2.credited_by_topic(user) == {"a-fema-1999": pytest.approx(6.0)}
+
+
+_KILLED_WRITER = """
+import asyncio, os, signal, sys
+from proctor.db import Database
+from proctor.ledger import Ledger
+from proctor.students import Students
+
+async def main(url):
+    db = Database.from_url(url)
+    await db.migrate()
+    uid = await Students(db).add_student("CRO9", "K", None, None)
+    ledger = Ledger(db)
+    sid = await ledger.start_session(uid, "a-fema-1999", "m", 0.0)
+    await ledger.append_interval(sid, 0, 0.0, 3.0)
+    print(sid, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)  # no close, no checkpoint
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+async def test_committed_interval_survives_kill_9(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'k.db'}"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _KILLED_WRITER, url, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode == -9, err.decode()
+    sid = out.decode().strip()
+    db = Database.from_url(url)
+    try:
+        await db.migrate()
+        rec = await Ledger(db).get_session(sid)
+        assert rec is not None and rec.credited_seconds == pytest.approx(3.0) and rec.ended_at is None
+    finally:
+        await db.aclose()
