@@ -1,0 +1,238 @@
+// The session card: topic picker, Start/Stop, and the live verification status.
+//
+// Figures shown here are only ever the server's: the credited clock moves when a status
+// message arrives and never runs ahead of it, because time that isn't verified isn't
+// credited and the student must not be shown time they may not get.
+
+import { api } from './api.js';
+import { $, setText, show } from './dom.js';
+import { REASON_TEXT, formatClock, formatHoursOf, moduleLabel, statusText } from './format.js';
+import { moduleOfTopic } from './progress.js';
+import { LiveStream } from './stream.js';
+import { explainCameraError } from './camera.js';
+
+const PROGRESS_REFRESH_MS = 30000;
+const LAST_TOPIC_KEY = 'proctor.lastTopic';
+
+const ENDED_TEXT = {
+  replaced: 'This session was ended because you started streaming elsewhere.',
+};
+
+function endedText(reason) {
+  return ENDED_TEXT[reason] ?? 'The server ended this session. Press Start to begin a new one.';
+}
+
+function flagName(flag) {
+  const kind = typeof flag === 'string' ? flag : flag?.kind ?? flag?.reason;
+  return REASON_TEXT[kind] ?? String(kind ?? 'flag');
+}
+
+export function rememberedTopic() {
+  try {
+    return localStorage.getItem(LAST_TOPIC_KEY);
+  } catch {
+    return null; // storage may be disabled
+  }
+}
+
+export class LiveController {
+  /**
+   * @param {import('./camera.js').Camera} camera
+   * @param {object} hooks
+   * @param {() => object[]} hooks.modules       latest module list (catalog merged with progress)
+   * @param {() => Promise<void>} hooks.refresh  reload the progress dashboard
+   */
+  constructor(camera, hooks) {
+    this.camera = camera;
+    this.hooks = hooks;
+    this.stream = null;
+    this.enrollment = 'none';
+    this.topic = $('topic');
+    this.startBtn = $('start-btn');
+    this.stopBtn = $('stop-btn');
+    this.hint = $('start-hint');
+    this.panel = $('live');
+    this.liveTopic = $('live-topic');
+    this.status = $('status');
+    this.credited = $('credited');
+    this.progress = $('module-progress');
+    this.progressText = $('module-progress-text');
+    this.notice = $('stream-notice');
+    this.summary = $('session-summary');
+
+    $('start-form').addEventListener('submit', (e) => {
+      e.preventDefault();
+      this.start();
+    });
+    this.stopBtn.addEventListener('click', () => this.stop());
+    this.topic.addEventListener('change', () => this.renderControls());
+    // Leaving the page mid-session: tell the server right away rather than letting
+    // it wait for the connection to time out.
+    window.addEventListener('pagehide', () => this.stream?.abandon());
+  }
+
+  get streaming() {
+    return Boolean(this.stream?.active);
+  }
+
+  setEnrollment(enrollment) {
+    this.enrollment = enrollment;
+    this.renderControls();
+  }
+
+  renderControls() {
+    const busy = this.streaming;
+    const approved = this.enrollment === 'approved';
+    this.topic.disabled = busy;
+    this.startBtn.disabled = busy || !approved || !this.topic.value;
+    show(this.stopBtn, busy);
+    if (!approved) {
+      setText(this.hint, this.enrollment === 'pending'
+        ? 'You can start once a proctor has approved your photos.'
+        : 'Set up your profile photos first.');
+    } else {
+      setText(this.hint, busy ? '' : this.topic.value ? '' : 'Choose a topic to start.');
+    }
+    show(this.hint, Boolean(this.hint.textContent));
+  }
+
+  setStatus(text, state) {
+    setText(this.status, text);
+    this.status.dataset.state = state;
+  }
+
+  setModuleProgress(done, required) {
+    const req = Math.max(Number(required) || 0, 0);
+    const value = Math.max(Number(done) || 0, this.moduleDone ?? 0); // never step backwards
+    this.moduleDone = value;
+    this.progress.max = Math.max(req, 1);
+    this.progress.value = Math.min(value, Math.max(req, 1));
+    setText(this.progressText, formatHoursOf(value, req));
+  }
+
+  showCredited() {
+    setText(this.credited, formatClock(this.carried + this.sessionCredited));
+  }
+
+  start() {
+    if (this.streaming || this.enrollment !== 'approved') return;
+    const topicId = this.topic.value;
+    if (!topicId) {
+      this.renderControls();
+      this.topic.focus();
+      return;
+    }
+    try {
+      localStorage.setItem(LAST_TOPIC_KEY, topicId);
+    } catch { /* storage may be disabled */ }
+
+    const modules = this.hooks.modules();
+    const module = moduleOfTopic(modules, topicId);
+    const topic = module?.topics?.find((t) => String(t.id) === topicId);
+    setText(this.liveTopic, topic ? `${topic.title} — ${moduleLabel(module)}` : '');
+    this.moduleDone = 0;
+    this.setModuleProgress(module?.credited_seconds ?? 0, module?.required_seconds ?? 0);
+    // One run may span several server sessions (one per reconnect): the clock shows the
+    // sum of the last figure each of them reported.
+    this.carried = 0;
+    this.sessionCredited = 0;
+    this.showCredited();
+    this.setStatus('Connecting…', 'unverified');
+    setText(this.notice, '');
+    show(this.summary, false);
+    show(this.panel, true);
+
+    this.stream = new LiveStream({
+      topicId,
+      camera: this.camera,
+      on: {
+        session: () => {
+          this.carried += this.sessionCredited;
+          this.sessionCredited = 0;
+        },
+        open: () => {
+          this.setStatus(REASON_TEXT.not_started, 'unverified');
+          setText(this.notice, '');
+        },
+        status: (msg) => this.onStatus(msg),
+        reconnecting: ({ connectedBefore }) => {
+          this.setStatus(connectedBefore ? 'Connection lost — reconnecting…'
+            : "Can't reach the server — retrying…", 'unverified');
+        },
+        ended: (reason) => this.finish(endedText(reason)),
+        failed: (err) => this.finish(err?.name === 'CameraError'
+          ? explainCameraError(err.cause) : err?.message || 'The session could not start.'),
+      },
+    });
+    this.stream.start();
+    this.refreshTimer = setInterval(() => this.hooks.refresh().catch(() => {}), PROGRESS_REFRESH_MS);
+    this.renderControls();
+    this.stopBtn.focus();
+  }
+
+  onStatus(msg) {
+    const verified = msg.state === 'verified';
+    this.setStatus(statusText(msg.state, msg.reason), verified ? 'verified' : 'unverified');
+    const credited = Number(msg.credited_seconds);
+    if (Number.isFinite(credited)) this.sessionCredited = Math.max(this.sessionCredited, credited);
+    this.showCredited();
+    if (msg.module_credited_seconds !== undefined) {
+      this.setModuleProgress(msg.module_credited_seconds, msg.required_seconds);
+    }
+  }
+
+  /** Stop button. */
+  async stop() {
+    const stream = this.stream;
+    if (!stream?.active) return;
+    this.stopBtn.disabled = true;
+    this.setStatus('Ending session…', 'unverified');
+    try {
+      await stream.stop();
+    } finally {
+      this.stopBtn.disabled = false;
+      this.finish('');
+    }
+  }
+
+  /** Called for every way a run ends: Stop, server "ended", or an error we can't retry. */
+  finish(noticeText) {
+    clearInterval(this.refreshTimer);
+    const ids = this.stream?.sessionIds ?? [];
+    // A run that never reached the server has no session to call "ended".
+    this.setStatus(ids.length ? REASON_TEXT.ended : 'Not streaming', 'unverified');
+    setText(this.notice, noticeText);
+    this.renderControls();
+    this.startBtn.focus();
+    this.hooks.refresh().catch(() => {});
+    this.loadSummary(ids);
+  }
+
+  /** "Last session" line from GET /api/sessions/{id}, summed over reconnects. */
+  async loadSummary(ids) {
+    if (!ids.length) return;
+    const results = await Promise.allSettled(
+      ids.map((id) => api.get(`/api/sessions/${encodeURIComponent(id)}`)));
+    const sessions = results.filter((r) => r.status === 'fulfilled').map((r) => r.value);
+    if (!sessions.length) return;
+    let credited = 0;
+    let total = 0;
+    let verified = 0;
+    const flags = new Map();
+    for (const s of sessions) {
+      credited += Number(s.credited_seconds) || 0;
+      total += Number(s.samples?.total) || 0;
+      verified += Number(s.samples?.verified) || 0;
+      for (const f of Array.isArray(s.flags) ? s.flags : []) {
+        const name = flagName(f);
+        flags.set(name, (flags.get(name) ?? 0) + 1);
+      }
+    }
+    const parts = [`${formatClock(credited)} credited`, `${verified} of ${total} checks verified`];
+    if (flags.size) {
+      parts.push(`flagged: ${[...flags].map(([n, c]) => (c > 1 ? `${n} (×${c})` : n)).join(', ')}`);
+    }
+    setText(this.summary, `Last session: ${parts.join(' · ')}`);
+    show(this.summary, true);
+  }
+}
