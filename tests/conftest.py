@@ -26,3 +26,54 @@ async def no_leaked_tasks() -> AsyncIterator[None]:
         await asyncio.gather(*leaked, return_exceptions=True)
         names = ", ".join(sorted(t.get_name() + ":" + repr(t.get_coro()) for t in leaked))
         pytest.fail(f"test leaked {len(leaked)} asyncio task(s): {names}")
+
+
+# --- real assets: the verified FaceNet weights and the labelled celebrity photos ------------------
+# Fetched (once, checksummed) by `make test` through `proctor models fetch`; cached outside the repo.
+
+
+@pytest.fixture(scope="session")
+def dataset_root():  # type: ignore[no-untyped-def]
+    from models.dataset import fetch_dataset
+
+    return fetch_dataset()
+
+
+@pytest.fixture(scope="session")
+def engine():  # type: ignore[no-untyped-def]
+    from models import weights
+    from models.engine import Engine
+
+    weights.fetch(weights.DEFAULT_MODEL, quiet=True)
+    return Engine(device="cpu")
+
+
+@pytest.fixture(scope="session")
+def photos(dataset_root):  # type: ignore[no-untyped-def]
+    """person → decoded RGB arrays of a few photos each (val split), for building frames."""
+    from models.dataset import people
+    from models.images import read_image_file
+
+    return {person: [read_image_file(p) for p in paths[:3]] for person, paths in people(dataset_root / "val").items()}
+
+
+@pytest.fixture(scope="session")
+def references(engine, dataset_root):  # type: ignore[no-untyped-def]
+    """person → reference embeddings enrolled from the first 3 train photos."""
+    import numpy as np
+
+    from models.dataset import people
+    from models.enroll import EnrollmentError, enroll
+
+    out = {}
+    for person, paths in people(dataset_root / "train").items():
+        vectors = []
+        for p in paths:
+            try:
+                vectors.append(enroll(engine, [p.read_bytes()]).embeddings)
+            except EnrollmentError:
+                continue  # a few dataset photos are group shots or tiny faces
+            if len(vectors) == 3:
+                break
+        out[person] = np.concatenate(vectors)
+    return out

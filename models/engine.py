@@ -1,0 +1,118 @@
+"""Frames in, verdicts out: detection, quality gate, embedding and matching for a batch.
+
+The engine is synchronous and owns the torch modules; it is only ever called from the batcher's
+inference thread (or from CLI commands), never from the event loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from . import weights
+from .detector import Detector, DetectorConfig, FaceBox
+from .device import pick_device
+from .embedder import Embedder, Embeddings, best_cosine, crop_face
+from .images import ImageError, RGBImage, check_frame
+
+REASONS = ("ok", "no_face", "multiple_faces", "mismatch", "low_quality")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The engine's answer for one frame."""
+
+    faces: int  # confident faces found
+    score: float | None  # best cosine against the references (None when no single face)
+    match: bool  # True only for reason "ok"
+    reason: str  # ok | no_face | multiple_faces | mismatch | low_quality
+    boxes: tuple[FaceBox, ...] = field(default=())  # for evidence snapshots
+
+
+@dataclass(frozen=True)
+class QualityConfig:
+    """What makes a single face too poor to judge."""
+
+    min_face_px: float = 48.0  # smaller crops upscale into mush
+    min_brightness: float = 35.0  # mean luma of the crop, 0–255
+    max_brightness: float = 235.0
+
+
+@dataclass(frozen=True)
+class VerifyRequest:
+    """One frame to check against one student's references."""
+
+    frame: RGBImage
+    references: Embeddings  # (k, dim) float32, L2-normalised
+
+
+class Engine:
+    """Detector + embedder + threshold for one model on one device."""
+
+    def __init__(self, model_name: str = weights.DEFAULT_MODEL, device: torch.device | str | None = None,
+                 detector: DetectorConfig | None = None, quality: QualityConfig | None = None,
+                 threshold: float | None = None, network: torch.nn.Module | None = None) -> None:
+        self.spec = weights.spec_for(model_name)
+        self.device = device if isinstance(device, torch.device) else pick_device(device)
+        self.threshold = self.spec.threshold if threshold is None else threshold
+        self.quality = quality or QualityConfig()
+        self.detector = Detector(self.device, detector)
+        net = network if network is not None else weights.load(model_name, self.device)
+        self.embedder = Embedder(net, self.device, self.spec.dim)
+
+    @property
+    def model_name(self) -> str:
+        return self.spec.name
+
+    def detect(self, frames: list[RGBImage]) -> list[list[FaceBox]]:
+        return self.detector.detect([check_frame(f) for f in frames])
+
+    def embed_faces(self, frames: list[RGBImage], faces: list[FaceBox]) -> Embeddings:
+        """Embed one face per frame (pairs by position)."""
+        return self.embedder.embed([crop_face(f, b) for f, b in zip(frames, faces, strict=True)])
+
+    def low_quality(self, frame: RGBImage, face: FaceBox) -> bool:
+        if face.size < self.quality.min_face_px:
+            return True
+        x1, y1, x2, y2 = (int(v) for v in face.box)
+        luma = float(frame[y1:y2, x1:x2].mean()) if (y2 > y1 and x2 > x1) else 0.0
+        return not (self.quality.min_brightness <= luma <= self.quality.max_brightness)
+
+    def verify_batch(self, requests: list[VerifyRequest]) -> list[Verdict | Exception]:
+        """Verdicts in request order. A bad frame yields its own exception; the rest still run."""
+        results: list[Verdict | Exception | None] = [None] * len(requests)
+        good: list[int] = []
+        for i, req in enumerate(requests):
+            try:
+                check_frame(req.frame)
+                refs = np.asarray(req.references, dtype=np.float32)
+                if refs.ndim != 2 or refs.shape[0] == 0 or refs.shape[1] != self.spec.dim:
+                    raise ValueError(f"references must be (k, {self.spec.dim}), got {refs.shape}")
+                good.append(i)
+            except (ImageError, ValueError) as exc:
+                results[i] = exc
+        detections = self.detector.detect([requests[i].frame for i in good]) if good else []
+        to_embed: list[tuple[int, FaceBox]] = []
+        for i, faces in zip(good, detections, strict=True):
+            if not faces:
+                results[i] = Verdict(faces=0, score=None, match=False, reason="no_face")
+            elif len(faces) > 1:
+                # Two confident faces fail whoever they are: someone is helping.
+                results[i] = Verdict(faces=len(faces), score=None, match=False, reason="multiple_faces",
+                                     boxes=tuple(faces))
+            elif self.low_quality(requests[i].frame, faces[0]):
+                results[i] = Verdict(faces=1, score=None, match=False, reason="low_quality", boxes=tuple(faces))
+            else:
+                to_embed.append((i, faces[0]))
+        if to_embed:
+            embs = self.embed_faces([requests[i].frame for i, _ in to_embed], [b for _, b in to_embed])
+            for (i, box), emb in zip(to_embed, embs, strict=True):
+                score = best_cosine(emb, np.asarray(requests[i].references, dtype=np.float32))
+                match = score >= self.threshold
+                results[i] = Verdict(faces=1, score=round(score, 4), match=match,
+                                     reason="ok" if match else "mismatch", boxes=(box,))
+        if any(r is None for r in results):
+            raise RuntimeError("engine produced fewer verdicts than requests")
+        return [r for r in results if r is not None]

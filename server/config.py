@@ -1,0 +1,116 @@
+"""Settings: embedded defaults, overridden by a TOML file, then `PROCTOR_*` variables, then flags.
+
+Every field is documented in docs/configuration.md; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from models.paths import proctor_home
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used, named with its source."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the server reads at start-up."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    db: str = ""  # database URL; "" = sqlite file under PROCTOR_HOME
+    certfile: str = ""  # TLS certificate (PEM); with keyfile, serve https
+    keyfile: str = ""
+    catalog: str = ""  # modules/topics TOML; "" = the packaged SPOM-like default
+    model: str = "facenet-msceleb-128"  # weights registry name
+    device: str = ""  # "" = automatic (CUDA if present), or cpu / cuda / cuda:N
+    sample_interval_s: float = 3.0  # how often a live stream is verified
+    max_gap_factor: float = 2.5  # max_gap_s = factor × interval: longer gaps are never credited
+    flag_after: int = 3  # consecutive failed samples before a flag is raised
+    verify_timeout_s: float = 2.5  # a verdict later than this counts as verifier_unavailable
+    max_batch_size: int = 16  # dynamic batcher: flush at this many frames…
+    max_wait_ms: float = 20.0  # …or when the oldest waited this long
+    ice_servers: list[dict[str, Any]] = field(default_factory=list)  # RTCIceServer dicts (STUN/TURN)
+    demo: bool = True  # first run creates a demo student; webcam enrollments are auto-approved
+    max_body_bytes: int = 1024 * 1024  # larger request bodies get 413
+
+    @property
+    def max_gap_s(self) -> float:
+        return self.max_gap_factor * self.sample_interval_s
+
+    @property
+    def https(self) -> bool:
+        return bool(self.certfile and self.keyfile)
+
+    def db_url(self) -> str:
+        return self.db or f"sqlite:///{proctor_home() / 'proctor.db'}"
+
+    def validate(self) -> Settings:
+        if not 0.2 <= self.sample_interval_s <= 600:
+            raise ConfigError("sample_interval_s must be between 0.2 and 600")
+        if self.max_gap_factor < 1:
+            raise ConfigError("max_gap_factor must be at least 1")
+        if self.flag_after < 1 or self.max_batch_size < 1 or self.max_wait_ms < 0:
+            raise ConfigError("flag_after and max_batch_size must be ≥ 1, max_wait_ms ≥ 0")
+        if not 0 < self.verify_timeout_s:
+            raise ConfigError("verify_timeout_s must be positive")
+        if bool(self.certfile) != bool(self.keyfile):
+            raise ConfigError("certfile and keyfile go together")
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"port {self.port} is out of range")
+        return self
+
+
+_FIELDS = {f.name: f for f in fields(Settings)}
+
+
+def _coerce(name: str, value: Any, source: str) -> Any:
+    kind = type(getattr(Settings(), name))
+    try:
+        if kind is bool and isinstance(value, str):
+            if value.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                raise ValueError(value)
+            return value.lower() in ("1", "true", "yes", "on")
+        if kind is list and isinstance(value, str):
+            parsed = json.loads(value)
+            if not isinstance(parsed, list):
+                raise ValueError("expected a JSON list")
+            return parsed
+        if kind in (int, float, str, bool) and not isinstance(value, kind | (int if kind is float else kind)):
+            return kind(value)
+        return value
+    except (ValueError, TypeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{source}: {name} = {value!r} is not a valid {kind.__name__}") from exc
+
+
+def load_settings(config_file: Path | None = None, env: dict[str, str] | None = None,
+                  **overrides: Any) -> Settings:
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            data = tomllib.loads(config_file.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"{config_file}: no such file") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{config_file}: {exc}") from exc
+        section = data.get("server", data)
+        for key, value in section.items():
+            if key not in _FIELDS:
+                raise ConfigError(f"{config_file}: unknown setting {key!r}")
+            values[key] = _coerce(key, value, str(config_file))
+    env = dict(os.environ) if env is None else env
+    for name in _FIELDS:
+        raw = env.get(f"PROCTOR_{name.upper()}")
+        if raw is not None:
+            values[name] = _coerce(name, raw, f"PROCTOR_{name.upper()}")
+    for name, value in overrides.items():
+        if value is not None:
+            values[name] = _coerce(name, value, f"--{name.replace('_', '-')}")
+    return replace(Settings(), **values).validate()
