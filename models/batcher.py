@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
@@ -130,6 +130,12 @@ class Batcher:
         except asyncio.QueueFull:
             raise BatcherClosed(f"verifier queue is full ({self.max_queue} waiting)") from None
         return await pending.future
+
+    async def run_in_thread(self, fn: Callable[..., T], *args: object) -> T:
+        """Run other model work (enrollment) on the inference thread, between batches."""
+        if not self.running or self._executor is None:
+            raise BatcherClosed("verifier is not running")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     async def _collect(self, queue: asyncio.Queue[_Pending]) -> list[_Pending]:
         batch = [await queue.get()]

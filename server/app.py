@@ -1,0 +1,127 @@
+"""The aiohttp application factory.
+
+Shared objects live on the app under typed `AppKey`s and are created and closed in
+`cleanup_ctx`, in dependency order: database → services → verifier → live streams. aiohttp
+unwinds them in reverse, so on shutdown the live streams end (and are persisted) before the
+verifier stops and before the database closes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from models.engine import Engine
+from proctor.accounts import Accounts
+from proctor.catalog import Catalog, load_catalog
+from proctor.clock import Clock, SystemClock
+from proctor.credit import CreditPolicy
+from proctor.db import Database
+from proctor.ledger import Ledger
+from proctor.students import Students
+
+from .config import Settings
+from .http import error_middleware, security_headers
+from .live import LiveRegistry
+from .verifier import LocalVerifier
+
+log = logging.getLogger("proctor.app")
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+
+@dataclass(frozen=True)
+class Services:
+    """The domain services every handler uses."""
+
+    db: Database
+    clock: Clock
+    accounts: Accounts
+    students: Students
+    ledger: Ledger
+    catalog: Catalog
+    policy: CreditPolicy
+
+
+SETTINGS = web.AppKey("settings", Settings)
+SERVICES = web.AppKey("services", Services)
+VERIFIER = web.AppKey("verifier", LocalVerifier)
+LIVE = web.AppKey("live", LiveRegistry)
+
+EngineFactory = Callable[[Settings], Engine]
+
+
+def default_engine(settings: Settings) -> Engine:
+    from models import weights
+
+    weights.fetch(settings.model, quiet=True)
+    return Engine(settings.model, device=settings.device or None)
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None,
+               engine_factory: EngineFactory = default_engine) -> web.Application:
+    from . import auth, routes_student, routes_webrtc
+
+    app = web.Application(client_max_size=settings.max_body_bytes,
+                          middlewares=[error_middleware, auth.auth_middleware])
+    app[SETTINGS] = settings
+    clock = clock or SystemClock()
+
+    async def database(app: web.Application) -> AsyncIterator[None]:
+        db = Database.from_url(settings.db_url())
+        await db.migrate()
+        catalog = load_catalog(Path(settings.catalog) if settings.catalog else None)
+        policy = CreditPolicy(sample_interval_s=settings.sample_interval_s, max_gap_s=settings.max_gap_s,
+                              flag_after=settings.flag_after)
+        ledger = Ledger(db)
+        # A previous process that died (kill -9) left sessions open: they ended when it died.
+        ended = await ledger.end_all_open(clock.now(), "server_restart")
+        if ended:
+            log.info("closed %d session(s) left open by a previous run", len(ended))
+        app[SERVICES] = Services(db, clock, Accounts(db, clock), Students(db, clock), ledger, catalog, policy)
+        try:
+            yield
+        finally:
+            await db.aclose()
+
+    async def verifier(app: web.Application) -> AsyncIterator[None]:
+        import asyncio
+
+        engine = await asyncio.to_thread(engine_factory, settings)  # loading weights blocks
+        v = LocalVerifier(engine, settings.max_batch_size, settings.max_wait_ms)
+        await v.start()
+        app[VERIFIER] = v
+        try:
+            yield
+        finally:
+            await v.aclose()
+
+    async def live(app: web.Application) -> AsyncIterator[None]:
+        registry = LiveRegistry()
+        app[LIVE] = registry
+        try:
+            yield
+        finally:
+            await registry.aclose("server_shutdown")
+
+    app.cleanup_ctx.extend([database, verifier, live])
+
+    async def close_streams(app: web.Application) -> None:
+        # on_shutdown runs before cleanup: end peer connections while the DB is still open.
+        await app[LIVE].aclose("server_shutdown")
+
+    app.on_shutdown.append(close_streams)
+    app.on_response_prepare.append(security_headers(settings.https))
+    auth.setup_routes(app)
+    routes_student.setup_routes(app)
+    routes_webrtc.setup_routes(app)
+    app.router.add_get("/", index)
+    app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
+    return app
+
+
+async def index(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC_DIR / "index.html")

@@ -1,0 +1,112 @@
+"""Login, logout, the session cookie and CSRF.
+
+The cookie carries a random token whose sha256 is the server-side session id; it is HttpOnly,
+SameSite=Strict and Secure under https, and a login always issues a new one (rotation), revoking
+the one it replaces. Every state-changing API request from a logged-in browser must carry
+`X-CSRF-Token`, which the page only learns from a JSON response.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from proctor.accounts import REMEMBER_SECONDS, User, WebSession
+
+from .http import ApiError, Handler, field, read_json
+
+COOKIE = "proctor_session"
+USER = web.RequestKey("user", User)
+WEB_SESSION = web.RequestKey("web_session", WebSession)
+RAW_TOKEN = web.RequestKey("raw_token", str)
+STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+CSRF_EXEMPT = frozenset({"/api/auth/login"})  # no session exists yet to hold a token
+
+
+def _services(request: web.Request) -> Any:
+    from .app import SERVICES
+
+    return request.app[SERVICES]
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    token = request.cookies.get(COOKIE)
+    if token and request.path.startswith("/api/"):
+        resolved = await _services(request).accounts.resolve_session(token)
+        if resolved is not None:
+            request[USER], request[WEB_SESSION] = resolved
+            request[RAW_TOKEN] = token
+    if (request.method in STATE_CHANGING and request.path.startswith("/api/")
+            and request.path not in CSRF_EXEMPT and WEB_SESSION in request):
+        if not request[WEB_SESSION].check_csrf(request.headers.get("X-CSRF-Token")):
+            raise ApiError(403, "csrf", "missing or invalid X-CSRF-Token header")
+    return await handler(request)
+
+
+def current_user(request: web.Request, role: str | None = None) -> User:
+    """The logged-in user, or 401; with `role`, 403 for anyone else."""
+    user: User | None = request.get(USER)
+    if user is None:
+        raise ApiError(401, "unauthorized", "log in first")
+    if role is not None and user.role != role:
+        raise ApiError(403, "forbidden", f"this needs the {role} role")
+    return user
+
+
+def user_json(user: User) -> dict[str, Any]:
+    return {"srn": user.srn, "username": user.username, "name": user.name, "role": user.role}
+
+
+async def login(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    login_name = field(body, "srn", required=False, max_len=64) or field(body, "username", required=False, max_len=64)
+    if not login_name:
+        raise ApiError(400, "missing_field", "missing field 'srn' (or 'username' for staff)")
+    password = field(body, "password", max_len=1024)
+    remember = bool(field(body, "remember", bool, required=False))
+    services = _services(request)
+    user = await services.accounts.authenticate(login_name, password)
+    if user is None:
+        raise ApiError(401, "invalid_credentials", "wrong SRN or password")
+    old = request.get(RAW_TOKEN)
+    if old:
+        await services.accounts.revoke_session(old)  # rotate: never keep a pre-login session id
+    raw, session = await services.accounts.create_web_session(
+        user.id, remember, request.headers.get("User-Agent", "")[:256], request.remote)
+    response = web.json_response({"user": user_json(user), "csrf_token": session.csrf_token,
+                                  "enrollment": user.enrollment_status})
+    _set_cookie(request, response, raw, REMEMBER_SECONDS if remember else None)
+    return response
+
+
+def _set_cookie(request: web.Request, response: web.Response, raw: str, max_age: float | None) -> None:
+    from .app import SETTINGS
+
+    response.set_cookie(COOKIE, raw, max_age=None if max_age is None else int(max_age), httponly=True,
+                        samesite="Strict", path="/", secure=request.app[SETTINGS].https or request.secure)
+
+
+async def logout(request: web.Request) -> web.Response:
+    from .app import LIVE
+
+    user = current_user(request)
+    await request.app[LIVE].end_user(user.id, "logout")
+    await _services(request).accounts.revoke_session(request[RAW_TOKEN])
+    response = web.json_response({"ok": True})
+    response.del_cookie(COOKIE, path="/")
+    return response
+
+
+async def me(request: web.Request) -> web.Response:
+    user = current_user(request)
+    fresh = await _services(request).students.get(user.id) or user  # enrollment may have changed
+    return web.json_response({"user": user_json(fresh), "csrf_token": request[WEB_SESSION].csrf_token,
+                              "enrollment": fresh.enrollment_status})
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_post("/api/auth/login", login)
+    app.router.add_post("/api/auth/logout", logout)
+    app.router.add_get("/api/me", me)

@@ -1,0 +1,76 @@
+"""WebRTC track draining: keep only the latest decoded frame, drop audio.
+
+aiortc decodes into an unbounded queue per remote track (upstream issues 554, 642, 680, 1192):
+a consumer slower than the stream leaks memory and latency. So every track is drained
+continuously by its own task, and the sampler only ever looks at the newest frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+import av
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+log = logging.getLogger("proctor.ingest")
+
+
+class LatestFrame:
+    """Drains a video track; `frame` is the newest frame and `received_at` when it arrived."""
+
+    def __init__(self, track: MediaStreamTrack, now: Callable[[], float] = time.monotonic) -> None:
+        self.track = track
+        self._now = now
+        self.frame: av.VideoFrame | None = None
+        self.received_at: float | None = None
+        self.frames_received = 0
+        self.ended = asyncio.Event()
+        self.first_frame = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"drain-video-{self.track.id}")
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def age(self) -> float | None:
+        """Seconds since the newest frame arrived; None before the first."""
+        return None if self.received_at is None else self._now() - self.received_at
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                frame = await self.track.recv()
+                if isinstance(frame, av.VideoFrame):
+                    self.frame = frame
+                    self.received_at = self._now()
+                    self.frames_received += 1
+                    self.first_frame.set()
+        except MediaStreamError:
+            pass  # the remote track ended: the sampler sees stale frames and fails closed
+        finally:
+            self.ended.set()
+
+
+async def drain(track: MediaStreamTrack) -> None:
+    """Read and discard a track nobody needs (audio), so its decoder queue cannot grow."""
+    with contextlib.suppress(MediaStreamError):
+        while True:
+            await track.recv()
+
+
+def to_rgb(frame: av.VideoFrame, max_width: int = 640) -> object:
+    """Decode to RGB, downscaling anything wider than `max_width` (the engine never needs more)."""
+    if frame.width > max_width:
+        height = int(frame.height * max_width / frame.width) // 2 * 2
+        return frame.to_ndarray(format="rgb24", width=max_width, height=height)
+    return frame.to_ndarray(format="rgb24")

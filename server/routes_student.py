@@ -1,0 +1,119 @@
+"""Student-facing JSON routes: config, catalog, progress, webcam enrollment, session status."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from aiohttp import web
+
+from models.enroll import EnrollmentError, vectors_to_bytes
+
+from .app import LIVE, SERVICES, SETTINGS, VERIFIER
+from .auth import current_user
+from .http import ApiError, read_json
+
+
+async def config(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    return web.json_response({"ice_servers": settings.ice_servers, "sample_interval_s": settings.sample_interval_s})
+
+
+def _module_json(module: Any) -> dict[str, Any]:
+    return {"id": module.id, "set": module.set, "title": module.title, "required_seconds": module.required_seconds,
+            "mandatory": module.mandatory}
+
+
+async def catalog(request: web.Request) -> web.Response:
+    current_user(request)
+    modules = request.app[SERVICES].catalog.modules
+    return web.json_response({"modules": [
+        {**_module_json(m), "topics": [{"id": t.id, "title": t.title} for t in m.topics]} for m in modules]})
+
+
+async def progress(request: web.Request) -> web.Response:
+    user = current_user(request)
+    services = request.app[SERVICES]
+    by_topic = await services.ledger.credited_by_topic(user.id)  # derived from the intervals
+    modules = []
+    for m in services.catalog.modules:
+        seconds = [round(by_topic.get(t.id, 0.0), 3) for t in m.topics]
+        topics = [{"id": t.id, "title": t.title, "credited_seconds": s} for t, s in zip(m.topics, seconds, strict=True)]
+        modules.append({**_module_json(m), "credited_seconds": round(sum(seconds), 3), "topics": topics})
+    return web.json_response({"modules": modules})
+
+
+def _photo_bytes(item: object, index: int) -> bytes:
+    if not isinstance(item, str):
+        raise ApiError(400, "bad_field", f"photo {index + 1} must be a data URL string")
+    _, sep, payload = item.partition("base64,")
+    if not sep:
+        payload = item  # plain base64 is accepted too
+    try:
+        return base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError(400, "bad_field", f"photo {index + 1} is not valid base64") from None
+
+
+async def enrollment(request: web.Request) -> web.Response:
+    """Webcam enrollment at first login: several captures, each checked like a reference photo."""
+    user = current_user(request, "student")
+    services = request.app[SERVICES]
+    fresh = await services.students.get(user.id) or user
+    if fresh.enrollment_status == "approved":
+        raise ApiError(409, "already_enrolled", "your reference photos are already approved")
+    body = await read_json(request)
+    photos = body.get("photos")
+    if not isinstance(photos, list) or not 1 <= len(photos) <= 5:
+        raise ApiError(400, "bad_field", "field 'photos' must be a list of 1 to 5 images")
+    raw = [_photo_bytes(p, i) for i, p in enumerate(photos)]
+    verifier = request.app[VERIFIER]
+    try:
+        result = await verifier.enroll(raw)
+    except EnrollmentError as exc:
+        raise ApiError(422, "bad_photo", str(exc), photo=exc.index + 1) from None
+    for photo, vector in zip(result.photos, vectors_to_bytes(result.embeddings), strict=True):
+        await services.students.add_reference(user.id, photo, result.model, [vector], verifier.dim)
+    # Self-captured references wait for a proctor's approval, except in demo mode.
+    status = "approved" if request.app[SETTINGS].demo else "pending"
+    await services.students.set_enrollment_status(user.id, status)
+    return web.json_response({"enrollment": status})
+
+
+async def _owned_session(request: web.Request) -> Any:
+    user = current_user(request)
+    record = await request.app[SERVICES].ledger.get_session(request.match_info["session_id"])
+    if record is None or (record.user_id != user.id and user.role not in ("proctor", "admin")):
+        raise ApiError(404, "not_found", "no such session")  # never confirm someone else's session exists
+    return record
+
+
+async def get_session(request: web.Request) -> web.Response:
+    r = await _owned_session(request)
+    return web.json_response({
+        "id": r.id, "topic_id": r.topic_id, "module_id": r.module_id, "state": r.state, "reason": r.reason,
+        "live": r.ended_at is None, "started_at": r.started_at, "ended_at": r.ended_at, "end_reason": r.end_reason,
+        "credited_seconds": round(r.credited_seconds, 3),
+        "samples": {"total": r.samples_total, "verified": r.samples_verified},
+        "flags": [{"kind": f.kind, "started_at": f.started_at, "ended_at": f.ended_at} for f in r.flags],
+    })
+
+
+async def end_session(request: web.Request) -> web.Response:
+    r = await _owned_session(request)
+    stream = request.app[LIVE].get_session(r.id)
+    if stream is not None:
+        await request.app[LIVE].end(stream, "ended_by_student")
+    elif r.ended_at is None:
+        await request.app[SERVICES].ledger.end_session(r.id, request.app[SERVICES].clock.now(), "ended_by_student")
+    return web.json_response({"ok": True, "id": r.id})
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_get("/api/config", config)
+    app.router.add_get("/api/catalog", catalog)
+    app.router.add_get("/api/progress", progress)
+    app.router.add_post("/api/enrollment", enrollment)
+    app.router.add_get("/api/sessions/{session_id}", get_session)
+    app.router.add_post("/api/sessions/{session_id}/end", end_session)

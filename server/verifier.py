@@ -1,0 +1,87 @@
+"""The server's view of verification: the engine behind the dynamic batcher, translated for the domain.
+
+`models/` speaks `Verdict`s; `proctor/` speaks `Reason`s. This module is the only place the two
+meet, so neither wing imports the other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from models.batcher import Batcher
+from models.embedder import Embeddings
+from models.engine import Engine, Verdict
+from models.enroll import Enrollment, enroll, vectors_from_bytes
+from models.images import RGBImage
+from proctor.credit import Reason
+
+log = logging.getLogger("proctor.verifier")
+
+_REASONS = {r.value: r for r in Reason}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A verdict in the domain's words, plus what evidence needs."""
+
+    reason: Reason
+    score: float | None
+    faces: int
+    boxes: tuple[tuple[float, float, float, float], ...] = ()
+
+
+def outcome_from_verdict(verdict: Verdict) -> Outcome:
+    reason = _REASONS.get(verdict.reason, Reason.VERIFIER_UNAVAILABLE)
+    if reason is Reason.OK and not verdict.match:
+        reason = Reason.MISMATCH  # never let an inconsistent verdict credit time
+    return Outcome(reason, verdict.score, verdict.faces, tuple(b.box for b in verdict.boxes))
+
+
+class FrameVerifier(Protocol):
+    """What a live session needs from verification."""
+
+    model_name: str
+    dim: int
+
+    async def verify(self, frame: RGBImage, references: Embeddings, timeout_s: float) -> Outcome: ...
+
+
+class LocalVerifier:
+    """The in-process engine + batcher (the embedded default; Redis workers come later)."""
+
+    def __init__(self, engine: Engine, max_batch_size: int, max_wait_ms: float) -> None:
+        self.engine = engine
+        self.model_name = engine.model_name
+        self.dim = engine.spec.dim
+        self.batcher = Batcher(engine, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms)
+
+    async def start(self) -> None:
+        await self.batcher.start()
+
+    async def aclose(self) -> None:
+        await self.batcher.aclose()
+
+    async def verify(self, frame: RGBImage, references: Embeddings, timeout_s: float) -> Outcome:
+        """Fail closed: late, failed or impossible verification is `verifier_unavailable`."""
+        if references.size == 0:
+            return Outcome(Reason.VERIFIER_UNAVAILABLE, None, 0)
+        try:
+            verdict = await asyncio.wait_for(self.batcher.verify(frame, references), timeout_s)
+        except TimeoutError:
+            return Outcome(Reason.VERIFIER_UNAVAILABLE, None, 0)
+        except Exception as exc:  # a bad frame or a model failure never ends the session
+            log.warning("verification failed: %s", exc)
+            return Outcome(Reason.VERIFIER_UNAVAILABLE, None, 0)
+        return outcome_from_verdict(verdict)
+
+    async def enroll(self, photos: list[bytes]) -> Enrollment:
+        """Enrollment runs on the inference thread too: the event loop never runs the model."""
+        return await self.batcher.run_in_thread(enroll, self.engine, photos)
+
+    def references_from_blobs(self, blobs: list[bytes]) -> Embeddings:
+        return vectors_from_bytes(blobs, self.dim) if blobs else np.zeros((0, self.dim), np.float32)

@@ -1,0 +1,112 @@
+"""A real aiortc client for tests and benchmarks: streams frames made from photos, like a webcam."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from fractions import Fraction
+from typing import Any
+
+import av
+import numpy as np
+from aiortc import RTCPeerConnection, RTCSessionDescription, VideoStreamTrack
+from aiortc.mediastreams import MediaStreamError
+
+from models.frames import motion_path
+
+
+class FramesTrack(VideoStreamTrack):
+    """Loops over RGB frames at `fps`; each frame shifted a little, like a person on a webcam."""
+
+    def __init__(self, frames: list[np.ndarray], fps: int = 10) -> None:
+        super().__init__()
+        self._frames = [av.VideoFrame.from_ndarray(f, format="rgb24") for f in frames]
+        self._i = 0
+        self._fps = fps
+        self._start: float | None = None
+
+    async def recv(self) -> av.VideoFrame:
+        if self.readyState != "live":
+            raise MediaStreamError  # stop() ends the stream, as a camera unplugged would
+        # Pace to real time: the sender paces the media, the test never sleeps to synchronise.
+        if self._start is None:
+            self._start = time.monotonic()
+        due = self._start + self._i / self._fps
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
+        frame = self._frames[self._i % len(self._frames)]
+        frame.pts = self._i * (90000 // self._fps)
+        frame.time_base = Fraction(1, 90000)
+        self._i += 1
+        return frame
+
+
+def moving_frames(frame_fn: Callable[[tuple[int, int]], np.ndarray], n: int = 8) -> list[np.ndarray]:
+    return [frame_fn(shift) for shift in motion_path(n)]
+
+
+class StreamClient:
+    """One student's browser, minus the browser: login session + peer connection + control channel."""
+
+    def __init__(self, http: Any, csrf: str) -> None:
+        self.http = http  # aiohttp TestClient or ClientSession with the login cookie
+        self.csrf = csrf
+        self.pc = RTCPeerConnection()
+        self.track: FramesTrack | None = None
+        self.statuses: list[dict[str, Any]] = []
+        self.ended: dict[str, Any] | None = None
+        self.session_id: str | None = None
+        self.connected_at: float | None = None
+        self._changed = asyncio.Event()
+
+    async def start(self, frames: list[np.ndarray], topic_id: str, url: str = "/api/webrtc/offer") -> None:
+        self.track = FramesTrack(frames)
+        self.pc.addTransceiver(self.track, direction="sendonly")
+        channel = self.pc.createDataChannel("control")
+
+        @channel.on("open")
+        def on_open() -> None:
+            channel.send(json.dumps({"type": "visibility", "visible": True}))
+
+        @channel.on("message")
+        def on_message(message: str) -> None:
+            data = json.loads(message)
+            if data["type"] == "status":
+                self.statuses.append({**data, "received_at": time.monotonic()})
+            elif data["type"] == "ended":
+                self.ended = data
+            self._changed.set()
+
+        @self.pc.on("connectionstatechange")
+        def on_state() -> None:
+            if self.pc.connectionState == "connected" and self.connected_at is None:
+                self.connected_at = time.time()  # wall clock, like the server's sample times
+
+        self.channel = channel
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        resp = await self.http.post(url, json={"sdp": self.pc.localDescription.sdp, "type": "offer",
+                                               "topic_id": topic_id},
+                                    headers={"X-CSRF-Token": self.csrf})
+        body = await resp.json()
+        assert resp.status == 200, body
+        self.session_id = body["session_id"]
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=body["sdp"], type=body["type"]))
+
+    async def wait_for(self, predicate: Callable[[list[dict[str, Any]]], bool], within: float = 60) -> None:
+        """Wait until the status messages satisfy `predicate` (event-driven, bounded)."""
+        async with asyncio.timeout(within):
+            while not predicate(self.statuses):
+                self._changed.clear()
+                await self._changed.wait()
+
+    async def samples(self, n: int, within: float = 60) -> dict[str, Any]:
+        await self.wait_for(lambda st: bool(st) and st[-1]["samples"]["total"] >= n, within)
+        return self.statuses[-1]
+
+    def stop_camera(self) -> None:
+        assert self.track is not None
+        self.track.stop()
+
+    async def close(self) -> None:
+        await self.pc.close()
