@@ -151,11 +151,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
                                                     await asyncio.to_thread(hash_password, password))
                 print(f"\nFirst run: created a demo student.\n  SRN:      {DEMO_SRN}\n  Password: {password}\n"
                       "  (shown once; enroll your face from the webcam at first login)", flush=True)
-            print(f"\nproctor is running at {url}  (Ctrl+C to stop)\n", flush=True)
 
         app.on_startup.append(first_run)
         return app
 
-    web.run_app(factory(), host=settings.host, port=settings.port, ssl_context=ssl_ctx, print=None,
+    def listening(_: str) -> None:  # run_app calls this once the socket accepts connections
+        print(f"\nproctor is running at {url}  (Ctrl+C to stop)\n", flush=True)
+
+    web.run_app(factory(), host=settings.host, port=settings.port, ssl_context=ssl_ctx, print=listening,
                 access_log=None, shutdown_timeout=10)
     return 0

@@ -22,8 +22,9 @@ PASSWORD = "correct horse battery"
 
 
 def settings_for(tmp_path: Path, **kw: Any) -> Settings:
-    return Settings(db=f"sqlite:///{tmp_path / 'proctor.db'}", sample_interval_s=INTERVAL, verify_timeout_s=5.0,
-                    max_wait_ms=5, demo=False, **kw)
+    base: dict[str, Any] = {"db": f"sqlite:///{tmp_path / 'proctor.db'}", "sample_interval_s": INTERVAL,
+                            "verify_timeout_s": 5.0, "max_wait_ms": 5, "demo": False}
+    return Settings(**{**base, **kw})
 
 
 async def enroll_student(app: Any, srn: str, refs: np.ndarray) -> None:

@@ -1,0 +1,195 @@
+"""The student page in a real Chromium: log in, pick a topic, stream a webcam, watch the status.
+
+The server runs in this test's event loop on a free port; Chromium (Debian's, driven by
+Playwright) plays a `.y4m` clip made from a dataset photo as its webcam. What the page shows is
+checked against what the server's ledger says.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from aiohttp import web
+from playwright.async_api import ConsoleMessage, Page, async_playwright, expect
+from playwright.async_api import Error as PlaywrightError
+
+from models.frames import motion_path, photo_to_frame
+from server.app import SERVICES, create_app
+from server.config import Settings
+
+from .test_live_session import PASSWORD, enroll_student
+from .y4m import write_y4m
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = os.environ.get("PROCTOR_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+WAIT_S = 60.0  # generous: FaceNet on two shared CPU cores, plus Chromium itself
+SRN = "MAD001"
+MISMATCH = "Face doesn't match your profile photo"
+
+Server = tuple[web.Application, str]
+
+
+@pytest.fixture
+async def live_server(engine: Any, references: Any, tmp_path: Path) -> AsyncIterator[Server]:
+    settings = Settings(db=f"sqlite:///{tmp_path / 'p.db'}", sample_interval_s=1.0, verify_timeout_s=5.0,
+                        max_wait_ms=5, demo=False)
+    app = create_app(settings, engine_factory=lambda s: engine)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        await enroll_student(app, SRN, references["madonna"])
+        yield app, f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+def chromium() -> str:
+    """The Chromium binary; a missing one fails the test (CI installs it), it never skips."""
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: install Debian's `chromium` package "
+                    "(or point PROCTOR_CHROMIUM at a Chromium binary); browser tests are not optional")
+    return CHROMIUM
+
+
+@pytest.fixture
+async def camera_page(chromium: str, tmp_path: Path) -> AsyncIterator[Callable[[np.ndarray], Awaitable[Page]]]:
+    """Opens a Chromium page whose webcam shows `photo`, moving a little, in a loop."""
+    errors: list[str] = []  # script errors and CSP violations on any page, checked at the end
+    async with contextlib.AsyncExitStack() as stack:
+        pw = await stack.enter_async_context(async_playwright())
+
+        async def open_page(photo: np.ndarray) -> Page:
+            frames = [photo_to_frame(photo, shift=s) for s in motion_path(8)]
+            clip = await asyncio.to_thread(write_y4m, tmp_path / "camera.y4m", frames)
+            try:
+                browser = await pw.chromium.launch(executable_path=chromium, headless=True, args=[
+                    "--no-sandbox", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                    f"--use-file-for-fake-video-capture={clip}", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-gpu"])
+            except PlaywrightError as exc:
+                pytest.fail(f"could not launch Chromium at {chromium}: {exc}")
+            stack.push_async_callback(browser.close)
+            context = await browser.new_context()
+            stack.push_async_callback(context.close)
+            page = await context.new_page()
+            page.set_default_timeout(WAIT_S * 1000)
+            page.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
+            page.on("console", lambda msg: errors.append(f"console: {msg.text} ({msg.location.get('url')})")
+                    if msg.type == "error" and not _expected_console_error(msg) else None)
+            return page
+
+        yield open_page
+        assert not errors, "the page logged errors:\n" + "\n".join(errors)
+
+
+def _expected_console_error(msg: ConsoleMessage) -> bool:
+    # Before login the page asks /api/me and gets 401 by design; Chromium logs every 4xx.
+    return False and str(msg.location.get("url", "")).endswith("/api/me")
+
+
+async def api_json(page: Page, base: str, path: str) -> dict[str, Any]:
+    """GET an API path with the page's own login cookie."""
+    resp = await page.request.get(base + path)
+    assert resp.ok, f"GET {path}: {resp.status} {await resp.text()}"
+    return dict(await resp.json())
+
+
+async def wait_for_server(page: Page, base: str, path: str, done: Callable[[dict[str, Any]], bool],
+                          what: str) -> dict[str, Any]:
+    """Poll an API path until `done` holds for its JSON, or fail saying what never happened."""
+    last: dict[str, Any] = {}
+    try:
+        async with asyncio.timeout(WAIT_S):
+            # The server's state is only visible over HTTP: there is no event here to wait on.
+            while not done(last := await api_json(page, base, path)):  # noqa: ASYNC110
+                await asyncio.sleep(0.25)
+    except TimeoutError:
+        pytest.fail(f"timed out after {WAIT_S:.0f} s waiting for {what}; last {path}: {last}")
+    return last
+
+
+async def log_in_and_start(page: Page, server: Server) -> str:
+    """Log in as the enrolled student, choose the first topic, press Start; returns the session id."""
+    app, base = server
+    await page.goto(base + "/")
+    await page.locator("#srn").fill(SRN)
+    await page.locator("#password").fill(PASSWORD)
+    await page.locator("#login-btn").click()
+    await expect(page.locator("#app-view")).to_be_visible()
+    first_topic = app[SERVICES].catalog.modules[0].topics[0].id
+    await page.locator("#topic").select_option(value=first_topic)  # waits for the catalog to load
+    async with page.expect_response(lambda r: r.url.endswith("/api/webrtc/offer")) as offer:
+        await page.locator("#start-btn").click()
+    resp = await offer.value
+    assert resp.ok, f"offer refused: {resp.status} {await resp.text()}"
+    await expect(page.locator("#stop-btn")).to_be_visible()
+    return str((await resp.json())["session_id"])
+
+
+def clock_seconds(text: str | None) -> int:
+    """'1:02:03' → 3723."""
+    h, m, s = (int(part) for part in (text or "").strip().split(":"))
+    return h * 3600 + m * 60 + s
+
+
+async def screenshot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=ARTIFACTS / name)
+
+
+async def test_enrolled_student_sees_verified_and_is_credited(live_server: Server, camera_page: Any,
+                                                              photos: Any) -> None:
+    _, base = live_server
+    page = await camera_page(photos["madonna"][1])
+    sid = await log_in_and_start(page, live_server)
+
+    await expect(page.locator("#status")).to_have_text("Verified")
+    await expect(page.locator("#status")).to_have_attribute("data-state", "verified")
+    await expect(page.locator("#credited")).not_to_have_text("0:00:00")
+    shown = clock_seconds(await page.locator("#credited").text_content())
+    await screenshot(page, "browser-verified.png")
+
+    # The page only shows what the server persisted first: the ledger holds at least as much.
+    session = await api_json(page, base, f"/api/sessions/{sid}")
+    assert session["live"] is True and session["samples"]["verified"] >= 1
+    assert session["credited_seconds"] >= shown > 0
+    progress = await api_json(page, base, "/api/progress")
+    first = progress["modules"][0]
+    assert first["topics"][0]["credited_seconds"] >= shown
+    assert first["credited_seconds"] == pytest.approx(first["topics"][0]["credited_seconds"], abs=1e-3)
+
+
+async def test_impostor_sees_mismatch_and_earns_nothing(live_server: Server, camera_page: Any,
+                                                        photos: Any) -> None:
+    _, base = live_server
+    page = await camera_page(photos["ben_afflek"][0])  # logs in as Madonna's account
+    sid = await log_in_and_start(page, live_server)
+    path = f"/api/sessions/{sid}"
+
+    await expect(page.locator("#status")).to_have_text(MISMATCH)
+    seen = (await api_json(page, base, path))["samples"]["total"]
+    # Three more samples after the mismatch was shown (and at least four in all, ≥ 4 s of video).
+    await wait_for_server(page, base, path, lambda s: bool(s) and s["samples"]["total"] >= max(seen + 3, 4),
+                          "three more samples after the mismatch was shown")
+
+    assert await page.locator("#credited").text_content() == "0:00:00"
+    await expect(page.locator("#status")).to_have_attribute("data-state", "unverified")
+    await screenshot(page, "browser-mismatch.png")
+    session = await api_json(page, base, path)
+    assert session["credited_seconds"] == 0 and session["samples"]["verified"] == 0
+    progress = await api_json(page, base, "/api/progress")
+    assert progress["modules"][0]["credited_seconds"] == 0
+    assert progress["modules"][0]["topics"][0]["credited_seconds"] == 0
