@@ -1,0 +1,54 @@
+"""Settings: defaults, TOML, environment and flags, in that order; bad values are refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from server.config import ConfigError, Settings, load_settings
+
+
+def test_defaults_are_embedded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROCTOR_HOME", str(tmp_path))
+    s = load_settings(env={})
+    assert (s.host, s.port, s.sample_interval_s, s.max_gap_s, s.flag_after) == ("127.0.0.1", 8080, 3.0, 7.5, 3)
+    assert s.db_url() == f"sqlite:///{tmp_path / 'proctor.db'}"
+
+
+def test_toml_then_env_then_flags(tmp_path: Path) -> None:
+    cfg = tmp_path / "p.toml"
+    cfg.write_text('[server]\nport = 9000\nsample_interval_s = 5\nice_servers = [{urls = "stun:x:3478"}]\n')
+    s = load_settings(cfg, env={"PROCTOR_PORT": "9100", "PROCTOR_DEMO": "false"}, host="0.0.0.0")
+    assert (s.port, s.sample_interval_s, s.demo, s.host) == (9100, 5.0, False, "0.0.0.0")
+    assert s.ice_servers == [{"urls": "stun:x:3478"}]
+    assert load_settings(cfg, env={}, port=9200).port == 9200
+
+
+@pytest.mark.parametrize(
+    ("toml", "env", "needle"),
+    [
+        ("colour = 'blue'", {}, "unknown setting 'colour'"),
+        ("port = [", {}, "p.toml"),
+        ("", {"PROCTOR_PORT": "eighty"}, "PROCTOR_PORT"),
+        ("", {"PROCTOR_DEMO": "maybe"}, "PROCTOR_DEMO"),
+        ("", {"PROCTOR_ICE_SERVERS": "{}"}, "PROCTOR_ICE_SERVERS"),
+        ("sample_interval_s = 0", {}, "sample_interval_s"),
+        ("certfile = 'x.pem'", {}, "certfile and keyfile"),
+    ],
+)
+def test_bad_settings_are_refused_with_their_source(tmp_path: Path, toml: str, env: dict[str, str],
+                                                    needle: str) -> None:
+    cfg = tmp_path / "p.toml"
+    cfg.write_text(toml)
+    with pytest.raises(ConfigError, match=needle):
+        load_settings(cfg, env=env)
+
+
+def test_missing_config_file() -> None:
+    with pytest.raises(ConfigError, match="no such file"):
+        load_settings(Path("/nonexistent/proctor.toml"), env={})
+
+
+def test_https_needs_both_files() -> None:
+    assert Settings(certfile="c", keyfile="k").validate().https
