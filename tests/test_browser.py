@@ -25,9 +25,7 @@ from server.app import SERVICES, create_app
 from server.config import Settings
 
 from .test_live_session import PASSWORD, enroll_student
-from .y4m import write_y4m
-
-pytestmark = pytest.mark.browser
+from .y4m import rgb_to_yuv420, write_y4m
 
 CHROMIUM = os.environ.get("PROCTOR_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -48,7 +46,7 @@ async def live_server(engine: Any, references: Any, tmp_path: Path) -> AsyncIter
     try:
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        port = runner.addresses[0][1]  # the port the OS picked for port 0
         await enroll_student(app, SRN, references["madonna"])
         yield app, f"http://127.0.0.1:{port}"
     finally:
@@ -97,7 +95,7 @@ async def camera_page(chromium: str, tmp_path: Path) -> AsyncIterator[Callable[[
 
 def _expected_console_error(msg: ConsoleMessage) -> bool:
     # Before login the page asks /api/me and gets 401 by design; Chromium logs every 4xx.
-    return False and str(msg.location.get("url", "")).endswith("/api/me")
+    return "status of 401" in msg.text and str(msg.location.get("url", "")).endswith("/api/me")
 
 
 async def api_json(page: Page, base: str, path: str) -> dict[str, Any]:
@@ -150,6 +148,7 @@ async def screenshot(page: Page, name: str) -> None:
     await page.screenshot(path=ARTIFACTS / name)
 
 
+@pytest.mark.browser
 async def test_enrolled_student_sees_verified_and_is_credited(live_server: Server, camera_page: Any,
                                                               photos: Any) -> None:
     _, base = live_server
@@ -172,6 +171,7 @@ async def test_enrolled_student_sees_verified_and_is_credited(live_server: Serve
     assert first["credited_seconds"] == pytest.approx(first["topics"][0]["credited_seconds"], abs=1e-3)
 
 
+@pytest.mark.browser
 async def test_impostor_sees_mismatch_and_earns_nothing(live_server: Server, camera_page: Any,
                                                         photos: Any) -> None:
     _, base = live_server
@@ -193,3 +193,18 @@ async def test_impostor_sees_mismatch_and_earns_nothing(live_server: Server, cam
     progress = await api_json(page, base, "/api/progress")
     assert progress["modules"][0]["credited_seconds"] == 0
     assert progress["modules"][0]["topics"][0]["credited_seconds"] == 0
+
+
+def test_y4m_clip_is_what_chromium_expects(tmp_path: Path) -> None:
+    grey, red = np.full((480, 640, 3), 128, np.uint8), np.zeros((480, 640, 3), np.uint8)
+    red[..., 0] = 255
+    clip = write_y4m(tmp_path / "c.y4m", [grey, red])
+    data = clip.read_bytes()
+    header = b"YUV4MPEG2 W640 H480 F10:1 Ip A1:1 C420jpeg\n"
+    plane_bytes = 640 * 480 * 3 // 2
+    assert data.startswith(header) and len(data) == len(header) + 2 * (len(b"FRAME\n") + plane_bytes)
+    assert data[len(header):len(header) + 6] == b"FRAME\n"
+    y, cb, cr = rgb_to_yuv420(red)  # full-range BT.601: red is Y 76, Cb 85, Cr 255
+    assert (y.shape, cb.shape, cr.shape) == ((480, 640), (240, 320), (240, 320))
+    assert (int(y[0, 0]), int(cb[0, 0]), int(cr[0, 0])) == (76, 85, 255)
+    assert {int(v) for p in rgb_to_yuv420(grey) for v in np.unique(p)} == {128}
