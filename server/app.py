@@ -63,7 +63,7 @@ def default_engine(settings: Settings) -> Engine:
 
 def create_app(settings: Settings, *, clock: Clock | None = None,
                engine_factory: EngineFactory = default_engine) -> web.Application:
-    from . import auth, routes_student, routes_webrtc
+    from . import auth, openapi, routes_student, routes_webrtc
 
     app = web.Application(client_max_size=settings.max_body_bytes,
                           middlewares=[error_middleware, auth.auth_middleware])
@@ -118,6 +118,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     auth.setup_routes(app)
     routes_student.setup_routes(app)
     routes_webrtc.setup_routes(app)
+    openapi.setup_routes(app)
     app.router.add_get("/", index)
     app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
     return app

@@ -192,3 +192,12 @@ async def test_security_headers(client: Any) -> None:
     html = await resp.text()
     assert "<script>" not in html and " onclick=" not in html  # no inline script for the CSP to allow
     assert json.loads(await (await client.get("/api/config")).text())["sample_interval_s"] == 1.0
+
+
+async def test_openapi_describes_every_api_route(client: Any) -> None:
+    spec = await (await client.get("/api/openapi.json")).json()
+    assert spec["openapi"].startswith("3.")
+    described = {(path, method.upper()) for path, ops in spec["paths"].items() for method in ops}
+    routed = {(r.resource.canonical, r.method) for r in client.app.router.routes()
+              if r.resource is not None and r.resource.canonical.startswith("/api/") and r.method != "HEAD"}
+    assert routed == described

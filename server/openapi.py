@@ -1,0 +1,118 @@
+"""The OpenAPI 3.1 description of every JSON route, served at `/api/openapi.json`.
+
+Kept beside the handlers as data, and checked by tests against the router (every route is
+described) and by schemathesis against the running server (no 5xx, responses match).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+S = dict[str, Any]
+
+
+def obj(props: S, required: list[str] | None = None, extra: bool = True) -> S:
+    out: S = {"type": "object", "properties": props}
+    if required:
+        out["required"] = required
+    if not extra:
+        out["additionalProperties"] = False
+    return out
+
+
+STR: S = {"type": "string"}
+NUM: S = {"type": "number"}
+INT: S = {"type": "integer"}
+BOOL: S = {"type": "boolean"}
+NULLABLE_NUM: S = {"type": ["number", "null"]}
+NULLABLE_STR: S = {"type": ["string", "null"]}
+
+ERROR: S = obj({"error": obj({"code": STR, "message": STR}, ["code", "message"])}, ["error"])
+USER: S = obj({"srn": NULLABLE_STR, "username": NULLABLE_STR, "name": STR, "role": STR}, ["name", "role"])
+LOGIN_OK: S = obj({"user": USER, "csrf_token": STR, "enrollment": STR}, ["user", "csrf_token"])
+TOPIC: S = obj({"id": STR, "title": STR}, ["id", "title"])
+MODULE: S = obj({"id": STR, "set": STR, "title": STR, "required_seconds": NUM, "mandatory": BOOL,
+                 "topics": {"type": "array", "items": TOPIC}}, ["id", "set", "title", "required_seconds", "topics"])
+PROGRESS_MODULE: S = obj({**MODULE["properties"], "credited_seconds": NUM,
+                          "topics": {"type": "array", "items": obj({"id": STR, "title": STR, "credited_seconds": NUM},
+                                                                   ["id", "title", "credited_seconds"])}},
+                         ["id", "set", "title", "required_seconds", "credited_seconds", "topics"])
+FLAG: S = obj({"kind": STR, "started_at": NUM, "ended_at": NULLABLE_NUM}, ["kind", "started_at", "ended_at"])
+SESSION: S = obj({"id": STR, "topic_id": STR, "module_id": STR, "state": STR, "reason": STR, "live": BOOL,
+                  "started_at": NUM, "ended_at": NULLABLE_NUM, "end_reason": NULLABLE_STR, "credited_seconds": NUM,
+                  "samples": obj({"total": INT, "verified": INT}, ["total", "verified"]),
+                  "flags": {"type": "array", "items": FLAG}},
+                 ["id", "topic_id", "state", "reason", "credited_seconds", "samples", "flags"])
+
+
+def _responses(ok_status: int, ok_schema: S, errors: tuple[int, ...]) -> S:
+    out: S = {str(ok_status): {"description": "OK", "content": {"application/json": {"schema": ok_schema}}}}
+    for status in sorted({*errors, 400, 413} if errors else errors):
+        out[str(status)] = {"description": "error", "content": {"application/json": {"schema": ERROR}}}
+    return out
+
+
+def op(summary: str, ok: S, errors: tuple[int, ...] = (), body: S | None = None, status: int = 200,
+       auth: bool = True) -> S:
+    errs = (*errors, 401) if auth else errors
+    out: S = {"summary": summary, "responses": _responses(status, ok, errs)}
+    if body is not None:
+        out["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+        out["responses"].update(_responses(status, ok, (*errs, 400, 413)))
+        if auth:
+            out["parameters"] = [{"name": "X-CSRF-Token", "in": "header", "required": False, "schema": STR}]
+            out["responses"].update(_responses(status, ok, (403,)))
+    return out
+
+
+SESSION_ID = [{"name": "session_id", "in": "path", "required": True, "schema": STR}]
+
+PATHS: dict[str, dict[str, S]] = {
+    "/api/config": {"get": op("ICE servers and sample interval", obj({"ice_servers": {"type": "array"},
+                                                                       "sample_interval_s": NUM}), auth=False)},
+    "/api/auth/login": {"post": op(
+        "Log in with SRN (students) or username (staff) and password",
+        LOGIN_OK, (401,), obj({"srn": STR, "username": STR, "password": STR, "remember": BOOL}, ["password"]),
+        auth=False)},
+    "/api/auth/logout": {"post": op("End this login (and its live stream)", obj({"ok": BOOL}), (403,),
+                                    obj({}))},
+    "/api/me": {"get": op("The logged-in user", LOGIN_OK)},
+    "/api/catalog": {"get": op("Modules and topics", obj({"modules": {"type": "array", "items": MODULE}}))},
+    "/api/progress": {"get": op("Credited time by module and topic",
+                                obj({"modules": {"type": "array", "items": PROGRESS_MODULE}}))},
+    "/api/enrollment": {"post": op(
+        "Enroll reference photos captured from the webcam",
+        obj({"enrollment": STR}), (403, 409, 422),
+        obj({"photos": {"type": "array", "items": STR, "minItems": 1, "maxItems": 5}}, ["photos"]))},
+    "/api/webrtc/offer": {"post": op(
+        "Start streaming: SDP offer in, SDP answer out (ICE fully gathered)",
+        obj({"sdp": STR, "type": STR, "session_id": STR}, ["sdp", "type", "session_id"]), (403, 404, 409),
+        obj({"sdp": STR, "type": {"enum": ["offer"]}, "topic_id": STR}, ["sdp", "type", "topic_id"]))},
+    "/api/sessions/{session_id}": {"get": {**op("A session's state, credit and flags", SESSION, (404,)),
+                                           "parameters": SESSION_ID}},
+    "/api/sessions/{session_id}/end": {"post": {**op("End a session", obj({"ok": BOOL, "id": STR}), (403, 404),
+                                                     obj({})),
+                                                "parameters": SESSION_ID}},
+    "/api/openapi.json": {"get": op("This document", obj({}), auth=False)},
+}
+
+
+def spec() -> S:
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "proctor", "version": "0.1.0",
+                 "description": "Verified learning time: students stream the webcam; time is credited only "
+                                "while the enrolled face is verified. Errors are JSON {error: {code, message}}."},
+        "components": {"securitySchemes": {"session": {"type": "apiKey", "in": "cookie", "name": "proctor_session"}}},
+        "paths": PATHS,
+    }
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    return web.json_response(spec())
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_get("/api/openapi.json", openapi_json)
