@@ -3,8 +3,8 @@
 Times are float epoch seconds (UTC by definition) in DOUBLE PRECISION columns: portable between
 SQLite and PostgreSQL, exact to well under a microsecond, and directly comparable with `Clock.now()`.
 
-Alembic revision `0001_initial` creates exactly these tables; `tests/test_ledger.py` checks that the
-migrated schema and this metadata agree, so a change here needs a new revision.
+Alembic revisions `0001_initial` and `0002_security` create exactly these tables; `tests/test_ledger.py`
+checks that the migrated schema and this metadata agree, so a change here needs a new revision.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ NAMING_CONVENTION = {
 }
 
 ROLES = ("student", "proctor", "admin")
+OTP_PURPOSES = ("login", "activate", "reset")
 ENROLLMENT_STATUSES = ("none", "pending", "approved")
 
 # 64-bit ids where rows accumulate fast (one interval every few seconds per live student); SQLite
@@ -66,6 +67,14 @@ class UserRow(Base):
     password_hash: Mapped[str | None] = mapped_column(String)
     enrollment_status: Mapped[str] = mapped_column(String, server_default=text("'none'"))
     created_at: Mapped[float] = mapped_column(Double)
+    # Lock-out (0002): consecutive failed password/OTP/TOTP attempts, and until when logins are refused.
+    failed_logins: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    locked_until: Mapped[float | None] = mapped_column(Double)
+    # TOTP second factor (0002): base32 secret (set by setup, live once enabled) and the last accepted
+    # 30 s time step, so a code is never accepted twice.
+    totp_secret: Mapped[str | None] = mapped_column(String)
+    totp_enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
 
 
 class ReferencePhotoRow(Base):
@@ -154,6 +163,81 @@ class FlagRow(Base):
     ended_at: Mapped[float | None] = mapped_column(Double)
 
 
+class OtpCodeRow(Base):
+    """A one-time code sent by SMS; only HMAC-SHA256(salt, code) is stored."""
+
+    __tablename__ = "otp_codes"
+    __table_args__ = (
+        CheckConstraint("purpose IN ('login', 'activate', 'reset')", name="purpose"),
+        Index("ix_otp_codes_user_id_purpose", "user_id", "purpose"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    purpose: Mapped[str] = mapped_column(String)
+    salt: Mapped[str] = mapped_column(String)
+    code_hash: Mapped[str] = mapped_column(String)
+    created_at: Mapped[float] = mapped_column(Double)
+    expires_at: Mapped[float] = mapped_column(Double)
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    consumed_at: Mapped[float | None] = mapped_column(Double)  # used, or superseded by a newer code
+
+
+class TotpRecoveryCodeRow(Base):
+    """A single-use TOTP recovery code, stored as the sha256 of its normalized form."""
+
+    __tablename__ = "totp_recovery_codes"
+    __table_args__ = (UniqueConstraint("user_id", "code_hash"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    code_hash: Mapped[str] = mapped_column(String)
+    created_at: Mapped[float] = mapped_column(Double)
+    used_at: Mapped[float | None] = mapped_column(Double)
+
+
+class OutboxRow(Base):
+    """An SMS as the default sender stores it (no gateway): read back by `proctor outbox`."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    mobile: Mapped[str] = mapped_column(String)
+    text: Mapped[str] = mapped_column(String)
+    created_at: Mapped[float] = mapped_column(Double)
+
+
+class AuditRow(Base):
+    """Append-only, hash-chained: hash = sha256(prev_hash + canonical JSON of the row's content).
+
+    `id` is assigned by the writer (previous id + 1, under the chain lock), never by a sequence, so
+    a gap means a deleted row rather than a rolled-back insert.
+    """
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    at: Mapped[float] = mapped_column(Double)
+    actor_user_id: Mapped[int | None] = mapped_column(Integer, index=True)  # no FK: outlives anything
+    action: Mapped[str] = mapped_column(String, index=True)
+    subject: Mapped[str | None] = mapped_column(String)
+    details: Mapped[str] = mapped_column(String)  # canonical JSON text, exactly as hashed
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class MaintenanceWindowRow(Base):
+    __tablename__ = "maintenance_windows"
+    __table_args__ = (CheckConstraint("end_at > start_at", name="window"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    start_at: Mapped[float] = mapped_column(Double, index=True)
+    end_at: Mapped[float] = mapped_column(Double)
+    message: Mapped[str] = mapped_column(String)
+    created_at: Mapped[float] = mapped_column(Double)
+
+
 metadata = Base.metadata
 
 # Core Table objects, typed as such (declarative types `__table__` as a plain FromClause).
@@ -164,3 +248,8 @@ web_sessions = cast(Table, WebSessionRow.__table__)
 live_sessions = cast(Table, LiveSessionRow.__table__)
 credited_intervals = cast(Table, CreditedIntervalRow.__table__)
 flags = cast(Table, FlagRow.__table__)
+otp_codes = cast(Table, OtpCodeRow.__table__)
+totp_recovery_codes = cast(Table, TotpRecoveryCodeRow.__table__)
+outbox = cast(Table, OutboxRow.__table__)
+audit_log = cast(Table, AuditRow.__table__)
+maintenance_windows = cast(Table, MaintenanceWindowRow.__table__)

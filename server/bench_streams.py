@@ -279,14 +279,15 @@ async def _drive(app: web.Application, verifier: LocalVerifier, timed: _TimedVer
     grace = settings.verify_timeout_s + 2.0  # a sample taken at the window's end still reports
     rss: list[float] = []
     bar: Any = None
+    u0 = _usage()  # replaced when the window opens
 
     async def sample_rss() -> None:
         while True:
             value = _rss_mib()
             if value is not None:
                 rss.append(value)
-            if bar is not None:
-                bar.update(min(1.0, bar.total - bar.n))
+            if bar is not None:  # elapsed window time, so the bar is honest even if a tick is late
+                bar.update(round(min(bar.total, time.monotonic() - u0.wall) - bar.n, 1))
             await asyncio.sleep(1.0)
 
     config = {"url": url, "topic_id": topic, "password": PASSWORD, "students": students, "seconds": seconds,
@@ -314,6 +315,7 @@ async def _drive(app: web.Application, verifier: LocalVerifier, timed: _TimedVer
         batch_sizes = dict(verifier.batcher.stats.batch_sizes)
         inference = verifier.batcher.stats.inference_s[inference0:]
         if bar is not None:
+            bar.update(bar.total - bar.n)
             bar.close()
         result = await child.event("result", grace + 60)
         await proc.wait()

@@ -11,7 +11,7 @@ from typing import Any
 
 import av
 import numpy as np
-from aiortc import RTCPeerConnection, RTCSessionDescription, VideoStreamTrack
+from aiortc import AudioStreamTrack, RTCPeerConnection, RTCSessionDescription, VideoStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
 from models.frames import motion_path
@@ -60,9 +60,12 @@ class StreamClient:
         self.connected_at: float | None = None
         self._changed = asyncio.Event()
 
-    async def start(self, frames: list[np.ndarray], topic_id: str, url: str = "/api/webrtc/offer") -> None:
+    async def start(self, frames: list[np.ndarray], topic_id: str, url: str = "/api/webrtc/offer",
+                    audio: bool = False) -> None:
         self.track = FramesTrack(frames)
         self.pc.addTransceiver(self.track, direction="sendonly")
+        if audio:  # a browser that also sends its microphone: the server must drain and drop it
+            self.pc.addTransceiver(AudioStreamTrack(), direction="sendonly")
         channel = self.pc.createDataChannel("control")
 
         @channel.on("open")
@@ -99,6 +102,13 @@ class StreamClient:
             while not predicate(self.statuses):
                 self._changed.clear()
                 await self._changed.wait()
+
+    async def wait_ended(self, within: float = 30) -> dict[str, Any]:
+        async with asyncio.timeout(within):
+            while self.ended is None:
+                self._changed.clear()
+                await self._changed.wait()
+        return self.ended
 
     async def samples(self, n: int, within: float = 60) -> dict[str, Any]:
         await self.wait_for(lambda st: bool(st) and st[-1]["samples"]["total"] >= n, within)

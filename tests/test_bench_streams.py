@@ -70,6 +70,7 @@ def test_two_streams_json() -> None:
         (("--max-batch-size", "0"), "--max-batch-size"),
         (("--max-wait-ms", "-5"), "--max-wait-ms"),
         (("--clients", "two"), "invalid int value"),
+        (("--device", "tpu9"), "unknown device"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args: tuple[str, ...], needle: str) -> None:

@@ -137,6 +137,23 @@ async def test_a_new_offer_replaces_the_previous_stream(server: Any, streamer: A
     assert old["live"] is False and old["end_reason"] == "replaced"
 
 
+async def test_audio_is_drained_and_logout_ends_the_stream(server: Any, photos: Any) -> None:
+    face = photos["madonna"][1]
+    csrf = await login(server)
+    c = StreamClient(server, csrf)
+    try:
+        await c.start(moving_frames(lambda s: photo_to_frame(face, shift=s)), topic(server), audio=True)
+        await c.wait_for(lambda st: sum(1 for x in st if x["reason"] == "ok") >= 2)
+        assert (await server.post("/api/auth/logout", headers={"X-CSRF-Token": csrf})).status == 200
+        assert (await c.wait_ended())["reason"] == "logout"
+        assert len(server.app[LIVE]) == 0
+        await login(server)
+        stored = await session_json(server, c.session_id)
+        assert stored["live"] is False and stored["end_reason"] == "logout" and stored["credited_seconds"] > 0
+    finally:
+        await c.close()
+
+
 async def test_ledger_survives_a_server_restart(aiohttp_client: Any, engine: Any, references: Any, photos: Any,
                                                 tmp_path: Path) -> None:
     app = create_app(settings_for(tmp_path), engine_factory=lambda s: engine)
