@@ -4,6 +4,10 @@ Credited time is only ever the sum of append-only `credited_intervals` rows; tot
 module are derived by query, never stored. Every write is one short transaction committed at once,
 so a kill -9 loses at most the interval in flight, and a retried append of the same
 `(session_id, seq)` is a no-op, so retries never double count.
+
+Session start/end, every credited interval and every flag raise/end write their audit row
+(`proctor.audit`) in the same transaction as the change itself, at the event's own time; a retried
+no-op writes none.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from proctor import audit
 from proctor.db import Database
 from proctor.tables import credited_intervals as _CI
 from proctor.tables import flags as _FL
@@ -85,34 +90,57 @@ class Ledger:
     ) -> str:
         """Open a live session and return its id (a uuid4 string)."""
         session_id = str(uuid.uuid4())
-        async with self._db.engine.begin() as conn:
+        at = _finite("at", at)
+        async with audit.write_transaction(self._db) as conn:
             await conn.execute(
                 _LS.insert().values(
                     id=session_id,
                     user_id=user_id,
                     topic_id=topic_id,
                     module_id=module_id,
-                    started_at=_finite("at", at),
+                    started_at=at,
                     samples_total=0,
                     samples_verified=0,
                     state=state,
                     reason=reason,
                 )
             )
+            await audit.append(
+                conn,
+                at=at,
+                action="session_start",
+                actor=user_id,
+                subject=f"session:{session_id}",
+                details={"topic_id": topic_id, "module_id": module_id},
+            )
         return session_id
 
     async def _end_where(self, where: ColumnElement[bool], at: float, reason: str) -> list[str]:
         at = _finite("at", at)
-        async with self._db.engine.begin() as conn:
+        async with audit.write_transaction(self._db) as conn:
             result = await conn.execute(
                 update(_LS)
                 .where(where, _LS.c.ended_at.is_(None))
                 .values(ended_at=at, end_reason=reason)
-                .returning(_LS.c.id)
+                .returning(_LS.c.id, _LS.c.user_id)
             )
-            ended = [str(r) for r in result.scalars()]
+            rows = sorted(result.all(), key=lambda r: str(r.id))
+            ended = [str(r.id) for r in rows]
             await self._close_open_flags(conn, ended, at)
+            for r in rows:
+                await audit.append(
+                    conn,
+                    at=at,
+                    action="session_end",
+                    actor=int(r.user_id),
+                    subject=f"session:{r.id}",
+                    details={"reason": reason},
+                )
         return ended
+
+    @staticmethod
+    async def _owner(conn: AsyncConnection, session_id: str) -> int | None:
+        return (await conn.execute(select(_LS.c.user_id).where(_LS.c.id == session_id))).scalar()
 
     @staticmethod
     async def _close_open_flags(conn: AsyncConnection, session_ids: Iterable[str], at: float) -> None:
@@ -178,8 +206,17 @@ class Ledger:
             ["session_id", "seq"],
         )
         try:
-            async with self._db.engine.begin() as conn:
+            async with audit.write_transaction(self._db) as conn:
                 inserted = (await conn.execute(stmt)).first() is not None
+                if inserted:
+                    await audit.append(
+                        conn,
+                        at=end,
+                        action="credit",
+                        actor=await self._owner(conn, session_id),
+                        subject=f"session:{session_id}",
+                        details={"seq": seq, "start": start, "end": end, "seconds": end - start},
+                    )
         except IntegrityError as e:  # the foreign key: no such session
             raise UnknownSession(session_id) from e
         return inserted
@@ -188,14 +225,23 @@ class Ledger:
 
     async def record_flag_raised(self, session_id: str, kind: str, started_at: float) -> None:
         """Record a raised flag; recording the same (session, kind, started_at) again is a no-op."""
+        started_at = _finite("started_at", started_at)
         stmt = self._insert_ignoring_conflict(
             _FL,
-            {"session_id": session_id, "kind": kind, "started_at": _finite("started_at", started_at)},
+            {"session_id": session_id, "kind": kind, "started_at": started_at},
             ["session_id", "kind", "started_at"],
         )
         try:
-            async with self._db.engine.begin() as conn:
-                await conn.execute(stmt)
+            async with audit.write_transaction(self._db) as conn:
+                if (await conn.execute(stmt)).first() is not None:
+                    await audit.append(
+                        conn,
+                        at=started_at,
+                        action="flag_raised",
+                        actor=await self._owner(conn, session_id),
+                        subject=f"session:{session_id}",
+                        details={"kind": kind, "started_at": started_at},
+                    )
         except IntegrityError as e:
             raise UnknownSession(session_id) from e
 
@@ -203,7 +249,7 @@ class Ledger:
         """Close a flag (inserting it closed if its raise was never recorded); idempotent."""
         started_at, ended_at = _finite("started_at", started_at), _finite("ended_at", ended_at)
         try:
-            async with self._db.engine.begin() as conn:
+            async with audit.write_transaction(self._db) as conn:
                 result = await conn.execute(
                     update(_FL)
                     .where(
@@ -214,8 +260,9 @@ class Ledger:
                     )
                     .values(ended_at=ended_at)
                 )
-                if result.rowcount == 0:
-                    await conn.execute(
+                changed = result.rowcount > 0
+                if not changed:
+                    inserted = await conn.execute(
                         self._insert_ignoring_conflict(
                             _FL,
                             {
@@ -226,6 +273,16 @@ class Ledger:
                             },
                             ["session_id", "kind", "started_at"],
                         )
+                    )
+                    changed = inserted.first() is not None
+                if changed:
+                    await audit.append(
+                        conn,
+                        at=ended_at,
+                        action="flag_ended",
+                        actor=await self._owner(conn, session_id),
+                        subject=f"session:{session_id}",
+                        details={"kind": kind, "started_at": started_at, "ended_at": ended_at},
                     )
         except IntegrityError as e:
             raise UnknownSession(session_id) from e

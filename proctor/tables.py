@@ -183,6 +183,19 @@ class OtpCodeRow(Base):
     consumed_at: Mapped[float | None] = mapped_column(Double)  # used, or superseded by a newer code
 
 
+class LoginChallengeRow(Base):
+    """First factor passed, TOTP pending. `id` is the sha256 hex of the token given to the client."""
+
+    __tablename__ = "login_challenges"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    via: Mapped[str] = mapped_column(String)  # the first factor: password or otp
+    created_at: Mapped[float] = mapped_column(Double)
+    expires_at: Mapped[float] = mapped_column(Double)
+    used_at: Mapped[float | None] = mapped_column(Double)
+
+
 class TotpRecoveryCodeRow(Base):
     """A single-use TOTP recovery code, stored as the sha256 of its normalized form."""
 
@@ -249,6 +262,7 @@ live_sessions = cast(Table, LiveSessionRow.__table__)
 credited_intervals = cast(Table, CreditedIntervalRow.__table__)
 flags = cast(Table, FlagRow.__table__)
 otp_codes = cast(Table, OtpCodeRow.__table__)
+login_challenges = cast(Table, LoginChallengeRow.__table__)
 totp_recovery_codes = cast(Table, TotpRecoveryCodeRow.__table__)
 outbox = cast(Table, OutboxRow.__table__)
 audit_log = cast(Table, AuditRow.__table__)

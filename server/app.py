@@ -22,6 +22,9 @@ from proctor.clock import Clock, SystemClock
 from proctor.credit import CreditPolicy
 from proctor.db import Database
 from proctor.ledger import Ledger
+from proctor.lockout import IpLimiter
+from proctor.maintenance import Maintenance
+from proctor.outbox import OutboxSender
 from proctor.students import Students
 
 from .config import Settings
@@ -44,6 +47,8 @@ class Services:
     ledger: Ledger
     catalog: Catalog
     policy: CreditPolicy
+    maintenance: Maintenance
+    ip_limiter: IpLimiter
 
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -63,7 +68,7 @@ def default_engine(settings: Settings) -> Engine:
 
 def create_app(settings: Settings, *, clock: Clock | None = None,
                engine_factory: EngineFactory = default_engine) -> web.Application:
-    from . import auth, openapi, routes_student, routes_webrtc
+    from . import auth, openapi, routes_accounts, routes_student, routes_webrtc
 
     app = web.Application(client_max_size=settings.max_body_bytes,
                           middlewares=[error_middleware, auth.auth_middleware])
@@ -81,7 +86,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
         ended = await ledger.end_all_open(clock.now(), "server_restart")
         if ended:
             log.info("closed %d session(s) left open by a previous run", len(ended))
-        app[SERVICES] = Services(db, clock, Accounts(db, clock), Students(db, clock), ledger, catalog, policy)
+        accounts = Accounts(db, clock, sender=OutboxSender(db, clock))
+        app[SERVICES] = Services(db, clock, accounts, Students(db, clock), ledger, catalog, policy,
+                                 Maintenance(db, clock), IpLimiter(clock))
         try:
             yield
         finally:
@@ -119,6 +126,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     routes_student.setup_routes(app)
     routes_webrtc.setup_routes(app)
     openapi.setup_routes(app)
+    routes_accounts.setup_routes(app)
     app.router.add_get("/", index)
     app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
     return app

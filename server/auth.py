@@ -21,7 +21,10 @@ USER = web.RequestKey("user", User)
 WEB_SESSION = web.RequestKey("web_session", WebSession)
 RAW_TOKEN = web.RequestKey("raw_token", str)
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-CSRF_EXEMPT = frozenset({"/api/auth/login"})  # no session exists yet to hold a token
+# Pre-login steps: no session exists yet to hold a token. SameSite=Strict still guards the cookie.
+CSRF_EXEMPT = frozenset({"/api/auth/login", "/api/auth/totp", "/api/auth/otp/request", "/api/auth/otp/verify",
+                         "/api/auth/activate/request", "/api/auth/activate", "/api/auth/password/forgot",
+                         "/api/auth/password/reset"})
 
 
 def _services(request: web.Request) -> Any:
@@ -59,20 +62,36 @@ def user_json(user: User) -> dict[str, Any]:
     return {"srn": user.srn, "username": user.username, "name": user.name, "role": user.role}
 
 
+async def refuse_during_maintenance(request: web.Request) -> None:
+    """Logins and new streams wait out a maintenance window (503 with Retry-After)."""
+    window = await _services(request).maintenance.active()
+    if window is not None:
+        retry = max(1, int(window.end_at - _services(request).clock.now()))
+        raise ApiError(503, "maintenance", window.message, {"Retry-After": str(retry)},
+                       until=window.end_at, retry_after_s=retry)
+
+
 async def login(request: web.Request) -> web.Response:
+    from .routes_accounts import _throttled, login_answer
+
+    await refuse_during_maintenance(request)
+    await _throttled(request)
     body = await read_json(request)
     login_name = field(body, "srn", required=False, max_len=64) or field(body, "username", required=False, max_len=64)
     if not login_name:
         raise ApiError(400, "missing_field", "missing field 'srn' (or 'username' for staff)")
     password = field(body, "password", max_len=1024)
     remember = bool(field(body, "remember", bool, required=False))
+    result = await _services(request).accounts.login_password(login_name, password, ip=request.remote)
+    return await login_answer(request, result, remember)
+
+
+async def finish_login(request: web.Request, user: User, remember: bool) -> web.Response:
+    """Issue a fresh session (rotation: never keep a pre-login session id) and answer like login."""
     services = _services(request)
-    user = await services.accounts.authenticate(login_name, password)
-    if user is None:
-        raise ApiError(401, "invalid_credentials", "wrong SRN or password")
     old = request.get(RAW_TOKEN)
     if old:
-        await services.accounts.revoke_session(old)  # rotate: never keep a pre-login session id
+        await services.accounts.revoke_session(old)
     raw, session = await services.accounts.create_web_session(
         user.id, remember, request.headers.get("User-Agent", "")[:256], request.remote)
     response = web.json_response({"user": user_json(user), "csrf_token": session.csrf_token,

@@ -42,6 +42,11 @@ def register(sub: Any) -> None:
     p.add_argument("--json", action="store_true")
     _db_args(p)
     p.set_defaults(handler=cmd_students_add)
+    p = ssub.add_parser("unlock", help="lift a lockout after too many failed attempts")
+    p.add_argument("srn")
+    p.add_argument("--json", action="store_true")
+    _db_args(p)
+    p.set_defaults(handler=cmd_students_unlock)
 
 
 def settings_from(args: argparse.Namespace, **overrides: Any) -> Any:
@@ -116,6 +121,32 @@ def cmd_students_add(args: argparse.Namespace) -> int:
         emit_json(out)
     else:
         print(f"added {out['srn']} ({args.name}); enrollment {out['enrollment']}")
+    return 0
+
+
+def cmd_students_unlock(args: argparse.Namespace) -> int:
+    from proctor.accounts import Accounts
+    from proctor.clock import SystemClock
+    from proctor.students import Students
+
+    settings = settings_from(args)
+
+    async def run() -> bool:
+        db = await _open_db(settings.db_url())
+        try:
+            user = await Students(db).get_by_srn(args.srn)
+            if user is None:
+                raise CliError(f"no student with SRN {args.srn.strip().upper()}")
+            return await Accounts(db, SystemClock()).unlock(user.id)
+        finally:
+            await db.aclose()
+
+    was_locked = asyncio.run(run())
+    srn = args.srn.strip().upper()
+    if args.json:
+        emit_json({"srn": srn, "was_locked": was_locked})
+    else:
+        print(f"{srn}: {'unlocked' if was_locked else 'was not locked'}")
     return 0
 
 

@@ -39,6 +39,7 @@ class StreamContext:
     module_id: str
     module_credited_before: float  # seconds credited in this module before this session
     module_required: float
+    web_session_id: str = ""  # the login that started it: revoking that login ends the stream
 
 
 class LiveStream:
@@ -236,6 +237,10 @@ class LiveRegistry:
         if self._by_user.get(stream.ctx.user_id) is stream:
             del self._by_user[stream.ctx.user_id]
         await stream.aclose(reason)
+
+    async def end_web_session(self, web_session_id: str, reason: str) -> None:
+        for stream in [s for s in self._by_user.values() if s.ctx.web_session_id == web_session_id]:
+            await self.end(stream, reason)
 
     async def end_user(self, user_id: int, reason: str) -> None:
         stream = self._by_user.get(user_id)

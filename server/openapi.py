@@ -47,6 +47,12 @@ SESSION: S = obj({"id": STR, "topic_id": STR, "module_id": STR, "state": STR, "r
                  ["id", "topic_id", "state", "reason", "credited_seconds", "samples", "flags"])
 
 
+OK: S = obj({"ok": BOOL}, ["ok"])
+LOGIN_OR_2FA: S = {"oneOf": [LOGIN_OK, obj({"totp_required": {"const": True}, "challenge": STR},
+                                           ["totp_required", "challenge"])]}
+WINDOW: S = obj({"start": NUM, "end": NUM, "message": STR}, ["start", "end", "message"])
+
+
 def _responses(ok_status: int, ok_schema: S, errors: tuple[int, ...]) -> S:
     out: S = {str(ok_status): {"description": "OK", "content": {"application/json": {"schema": ok_schema}}}}
     for status in sorted({*errors, 400, 413} if errors else errors):
@@ -74,7 +80,8 @@ PATHS: dict[str, dict[str, S]] = {
                                                                        "sample_interval_s": NUM}), auth=False)},
     "/api/auth/login": {"post": op(
         "Log in with SRN (students) or username (staff) and password",
-        LOGIN_OK, (401,), obj({"srn": STR, "username": STR, "password": STR, "remember": BOOL}, ["password"]),
+        LOGIN_OR_2FA, (401, 423, 429, 503),
+        obj({"srn": STR, "username": STR, "password": STR, "remember": BOOL}, ["password"]),
         auth=False)},
     "/api/auth/logout": {"post": op("End this login (and its live stream)", obj({"ok": BOOL}), (403,),
                                     obj({}))},
@@ -88,7 +95,7 @@ PATHS: dict[str, dict[str, S]] = {
         obj({"photos": {"type": "array", "items": STR, "minItems": 1, "maxItems": 5}}, ["photos"]))},
     "/api/webrtc/offer": {"post": op(
         "Start streaming: SDP offer in, SDP answer out (ICE fully gathered)",
-        obj({"sdp": STR, "type": STR, "session_id": STR}, ["sdp", "type", "session_id"]), (403, 404, 409),
+        obj({"sdp": STR, "type": STR, "session_id": STR}, ["sdp", "type", "session_id"]), (403, 404, 409, 503),
         obj({"sdp": STR, "type": {"enum": ["offer"]}, "topic_id": STR}, ["sdp", "type", "topic_id"]))},
     "/api/sessions/{session_id}": {"get": {**op("A session's state, credit and flags", SESSION, (404,)),
                                            "parameters": SESSION_ID}},
@@ -96,6 +103,50 @@ PATHS: dict[str, dict[str, S]] = {
                                                      obj({})),
                                                 "parameters": SESSION_ID}},
     "/api/openapi.json": {"get": op("This document", obj({}), auth=False)},
+    "/api/auth/totp": {"post": op("Second login step: authenticator or recovery code", LOGIN_OR_2FA,
+                                  (401, 423, 429, 503),
+                                  obj({"challenge": STR, "code": STR, "remember": BOOL}, ["challenge", "code"]),
+                                  auth=False)},
+    "/api/auth/otp/request": {"post": op("Send a login code to the registered mobile (always 202)", OK, (),
+                                         obj({"srn": STR}, ["srn"]), status=202, auth=False)},
+    "/api/auth/otp/verify": {"post": op("Log in with the SMS code", LOGIN_OR_2FA, (401, 423, 429, 503),
+                                        obj({"srn": STR, "code": STR, "remember": BOOL}, ["srn", "code"]),
+                                        auth=False)},
+    "/api/auth/activate/request": {"post": op("Send an activation code (always 202)", OK, (),
+                                              obj({"srn": STR}, ["srn"]), status=202, auth=False)},
+    "/api/auth/activate": {"post": op("Set the first password with the activation code", LOGIN_OR_2FA,
+                                      (401, 423, 429, 503),
+                                      obj({"srn": STR, "code": STR, "new_password": STR},
+                                          ["srn", "code", "new_password"]), auth=False)},
+    "/api/auth/password/forgot": {"post": op("Send a password-reset code (always 202)", OK, (),
+                                             obj({"srn": STR}, ["srn"]), status=202, auth=False)},
+    "/api/auth/password/reset": {"post": op("Set a new password with the reset code; ends every session", OK,
+                                            (401, 423, 429),
+                                            obj({"srn": STR, "code": STR, "new_password": STR},
+                                                ["srn", "code", "new_password"]), auth=False)},
+    "/api/auth/password/change": {"post": op("Change the password; ends every other session", OK, (423,),
+                                             obj({"current_password": STR, "new_password": STR},
+                                                 ["current_password", "new_password"]))},
+    "/api/auth/sessions": {"get": op("This user's active logins", obj({"sessions": {"type": "array", "items": obj(
+        {"id": STR, "created_at": NUM, "expires_at": NUM, "user_agent": NULLABLE_STR, "ip": NULLABLE_STR,
+         "remember": BOOL, "current": BOOL}, ["id", "created_at", "current"])}}, ["sessions"]))},
+    "/api/auth/sessions/{public_id}": {"delete": {
+        **op("Revoke one of this user's logins (ends its live stream)", OK, (403, 404)),
+        "parameters": [{"name": "public_id", "in": "path", "required": True, "schema": STR},
+                       {"name": "X-CSRF-Token", "in": "header", "required": False, "schema": STR}]}},
+    "/api/auth/totp/setup": {"post": op("Start two-step verification: secret and QR code",
+                                        obj({"secret": STR, "otpauth_uri": STR, "qr": STR},
+                                            ["secret", "otpauth_uri", "qr"]), (403, 409), obj({}))},
+    "/api/auth/totp/enable": {"post": op("Confirm with a code; returns one-time recovery codes",
+                                         obj({"recovery_codes": {"type": "array", "items": STR}},
+                                             ["recovery_codes"]),
+                                         (403, 409), obj({"code": STR}, ["code"]))},
+    "/api/auth/totp/disable": {"post": op("Turn two-step verification off", OK, (403, 423),
+                                          obj({"password": STR}, ["password"]))},
+    "/api/maintenance": {"get": op("Current and upcoming maintenance windows",
+                                   obj({"active": {"oneOf": [{"type": "null"}, WINDOW]},
+                                        "upcoming": {"type": "array", "items": WINDOW}}, ["active", "upcoming"]),
+                                   auth=False)},
 }
 
 

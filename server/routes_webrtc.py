@@ -15,7 +15,7 @@ from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSession
 from aiortc.mediastreams import MediaStreamTrack
 
 from .app import LIVE, SERVICES, SETTINGS, VERIFIER
-from .auth import current_user
+from .auth import WEB_SESSION, current_user, refuse_during_maintenance
 from .http import ApiError, field, read_json
 from .ingest import LatestFrame, drain
 from .live import LiveStream, StreamContext
@@ -39,6 +39,7 @@ def _check_sdp(sdp: str) -> None:
 
 async def offer(request: web.Request) -> web.Response:
     user = current_user(request, "student")
+    await refuse_during_maintenance(request)
     body = await read_json(request)
     sdp = field(body, "sdp", max_len=MAX_SDP * 2)
     if field(body, "type") != "offer":
@@ -88,7 +89,8 @@ async def offer(request: web.Request) -> web.Response:
     await services.ledger.end_open_sessions_for_user(user.id, now, "replaced")
     before = (await services.ledger.credited_by_module(user.id)).get(module.id, 0.0)
     session_id = await services.ledger.start_session(user.id, topic_id, module.id, now)
-    ctx = StreamContext(session_id, user.id, topic_id, module.id, before, float(module.required_seconds))
+    ctx = StreamContext(session_id, user.id, topic_id, module.id, before, float(module.required_seconds),
+                        request[WEB_SESSION].id)
     stream = LiveStream(ctx, pc, LatestFrame(video[0]), refs, verifier, services.ledger, services.clock,
                         services.policy, settings.verify_timeout_s)
 

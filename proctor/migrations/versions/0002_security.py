@@ -1,5 +1,5 @@
-"""Security: lock-out and TOTP columns on users; OTP codes, TOTP recovery codes, SMS outbox,
-hash-chained audit log, maintenance windows.
+"""Security: lock-out and TOTP columns on users; OTP codes, login challenges, TOTP recovery codes,
+SMS outbox, hash-chained audit log, maintenance windows.
 
 Revision ID: 0002
 Revises: 0001
@@ -45,6 +45,19 @@ def upgrade() -> None:
         sa.CheckConstraint("purpose IN ('login', 'activate', 'reset')", name="ck_otp_codes_purpose"),
     )
     op.create_index("ix_otp_codes_user_id_purpose", "otp_codes", ["user_id", "purpose"])
+
+    op.create_table(
+        "login_challenges",
+        sa.Column("id", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("via", sa.String(), nullable=False),
+        sa.Column("created_at", sa.Double(), nullable=False),
+        sa.Column("expires_at", sa.Double(), nullable=False),
+        sa.Column("used_at", sa.Double(), nullable=True),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name="fk_login_challenges_user_id_users"),
+        sa.PrimaryKeyConstraint("id", name="pk_login_challenges"),
+    )
+    op.create_index("ix_login_challenges_user_id", "login_challenges", ["user_id"])
 
     op.create_table(
         "totp_recovery_codes",
@@ -107,6 +120,8 @@ def downgrade() -> None:
     op.drop_index("ix_outbox_user_id", table_name="outbox")
     op.drop_table("outbox")
     op.drop_table("totp_recovery_codes")
+    op.drop_index("ix_login_challenges_user_id", table_name="login_challenges")
+    op.drop_table("login_challenges")
     op.drop_index("ix_otp_codes_user_id_purpose", table_name="otp_codes")
     op.drop_table("otp_codes")
     with op.batch_alter_table("users") as batch:

@@ -1,0 +1,46 @@
+"""Password policy for new passwords (activation, reset, change).
+
+Length over composition rules (NIST SP 800-63B): at least 10 characters, at most 1024 (argon2 input
+stays bounded), not one of the 10,000 most common passwords, and not containing the SRN/username.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+MIN_LENGTH = 10
+MAX_LENGTH = 1024
+COMMON_PASSWORDS_FILE = "common_passwords.txt"
+
+
+class WeakPassword(ValueError):
+    """A new password the policy refuses; `message` is fit to show the user."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@functools.cache
+def common_passwords() -> frozenset[str]:
+    """The common-password list shipped next to this module (lower case; `#` lines are comments)."""
+    # Read beside the module: importlib.resources fails on the editable install under Python 3.11.
+    text = (Path(__file__).with_name(COMMON_PASSWORDS_FILE)).read_text(encoding="utf-8")
+    return frozenset(
+        line.strip().casefold() for line in text.splitlines() if line.strip() and not line.startswith("#")
+    )
+
+
+def check_password(password: str, srn_or_username: str | None) -> None:
+    """Raise WeakPassword if `password` may not be used by the user with that login."""
+    if len(password) < MIN_LENGTH:
+        raise WeakPassword(f"Use at least {MIN_LENGTH} characters.")
+    if len(password) > MAX_LENGTH:
+        raise WeakPassword(f"Use at most {MAX_LENGTH} characters.")
+    folded = password.casefold()
+    login = (srn_or_username or "").strip().casefold()
+    if login and login in folded:
+        raise WeakPassword("The password must not contain your SRN or username.")
+    if folded.strip() in common_passwords():
+        raise WeakPassword("This password is too common: choose one that is hard to guess.")
