@@ -143,3 +143,33 @@ async def test_kill_9_loses_at_most_the_interval_in_flight(dataset_root: Path, p
             session = await resp.json()
     assert seen <= credited <= seen + 1.0 + 1e-6  # everything shown survived; at most one interval more
     assert session["live"] is False and session["end_reason"] == "server_restart"
+
+
+def test_audit_verify_names_the_first_tampered_row(dataset_root: Path, tmp_path: Path) -> None:
+    import sqlite3
+
+    photo = people(dataset_root / "train")["madonna"][0]
+    assert add_student(tmp_path, "MAD001", photo).returncode == 0
+    env = env_for(tmp_path)
+    from proctor.audit import Audit  # record a few real rows through the domain
+
+    async def record() -> None:
+        from proctor.clock import SystemClock
+        from proctor.db import Database
+
+        db = Database.from_url(f"sqlite:///{tmp_path / 'proctor.db'}")
+        try:
+            audit = Audit(db, SystemClock())
+            for i in range(3):
+                await audit.record("login_ok", None, f"user:{i}", {"ip": "127.0.0.1"})
+        finally:
+            await db.aclose()
+
+    asyncio.run(record())
+    ok = subprocess.run([PROCTOR, "audit", "verify", "--json"], env=env, capture_output=True, text=True, check=False)
+    assert ok.returncode == 0 and json.loads(ok.stdout)["ok"] is True
+    with sqlite3.connect(tmp_path / "proctor.db") as conn:
+        second = conn.execute("select id from audit_log order by id limit 1 offset 1").fetchone()[0]
+        conn.execute("update audit_log set details = '{\"ip\":\"10.0.0.1\"}' where id = ?", (second,))
+    bad = subprocess.run([PROCTOR, "audit", "verify"], env=env, capture_output=True, text=True, check=False)
+    assert bad.returncode == 1 and f"row {second}" in bad.stderr

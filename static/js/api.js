@@ -10,11 +10,15 @@ const DEFAULT_TIMEOUT_MS = 15000;
 
 /** Error thrown for every failed call. status 0 means the server was not reached. */
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, extra = {}) {
     super(message);
     this.name = 'ApiError';
     this.status = status;
     this.code = code;
+    /** Seconds until trying again makes sense (423 lockout, 429, 503), or null. */
+    this.retryAfter = Number.isFinite(extra.retryAfter) ? extra.retryAfter : null;
+    /** The whole `error` object from the server (may carry more fields). */
+    this.details = extra.details ?? {};
   }
 
   /** Worth retrying later: network trouble, timeouts, rate limits and server-side errors. */
@@ -25,9 +29,10 @@ export class ApiError extends Error {
 
 /**
  * Events:
- *  - "maintenance" (detail: {message}) on a 503 with code "maintenance"
- *  - "unauthorized" (detail: {path}) on a 401 from anything but the login call
- *  - "ok" after any successful response (lets the UI clear the maintenance banner)
+ *  - "maintenance" (detail: {message, retryAfter, path}) on a 503 with code "maintenance"
+ *  - "unauthorized" (detail: {path}) on a 401 that means "not logged in": a 401 from an
+ *    /api/auth/ call that only rejects what was typed (wrong password or code) is not one
+ *  - "ok" (detail: {path}) after any successful response
  */
 export const apiEvents = new EventTarget();
 
@@ -47,6 +52,23 @@ function fallbackMessage(status) {
   if (status === 503) return 'The service is temporarily unavailable. Please try again shortly.';
   if (status >= 500) return 'Something went wrong on the server. Please try again.';
   return `The request failed (HTTP ${status}).`;
+}
+
+/** Retry-After is either delta-seconds or an HTTP date; null when absent or unreadable. */
+export function parseRetryAfter(value, now = Date.now()) {
+  if (value === null || value === undefined || value === '') return null;
+  const text = String(value).trim();
+  if (/^\d+(\.\d+)?$/.test(text)) return Number(text);
+  const at = Date.parse(text);
+  return Number.isFinite(at) ? Math.max(0, (at - now) / 1000) : null;
+}
+
+function retryAfterOf(info, data, res) {
+  for (const v of [info.retry_after_s, data?.retry_after_s]) {
+    const n = Number(v);
+    if (v !== undefined && v !== null && Number.isFinite(n)) return Math.max(0, n);
+  }
+  return parseRetryAfter(res.headers.get('Retry-After'));
 }
 
 function emit(type, detail) {
@@ -121,12 +143,17 @@ async function request(method, path, body, options = {}) {
     }
   }
 
-  if (res.status === 503 && code === 'maintenance') emit('maintenance', { message });
-  if (res.status === 401 && path !== '/api/auth/login') emit('unauthorized', { path });
-  throw new ApiError(res.status, code, message);
+  const retryAfter = retryAfterOf(info, data, res);
+  if (res.status === 503 && code === 'maintenance') emit('maintenance', { message, retryAfter, path });
+  // Auth calls answer 401 for a wrong password or code (invalid_credentials, invalid_code):
+  // that is the student's typo, not an expired login.
+  const typedWrong = path.startsWith('/api/auth/') && code !== 'unauthorized';
+  if (res.status === 401 && !typedWrong) emit('unauthorized', { path });
+  throw new ApiError(res.status, code, message, { retryAfter, details: info });
 }
 
 export const api = {
   get: (path, options) => request('GET', path, undefined, options),
   post: (path, body = {}, options) => request('POST', path, body, options),
+  del: (path, options) => request('DELETE', path, undefined, options),
 };

@@ -1,12 +1,15 @@
 // Page controller: boot, login/logout, which cards are visible, and the glue between
-// the camera, enrollment, live-session and progress modules.
+// the login flows, camera, enrollment, live-session, progress, security and maintenance modules.
 
 import { ApiError, api, apiEvents, setCsrfToken } from './api.js';
+import { LoginFlow } from './auth.js';
 import { Camera } from './camera.js';
-import { $, setText, show } from './dom.js';
+import { $, setText, show, wireRevealButtons } from './dom.js';
 import { Enrollment } from './enroll.js';
 import { LiveController, rememberedTopic } from './live.js';
+import { MaintenanceNotice } from './maintenance.js';
 import { fillTopicPicker, renderProgress } from './progress.js';
+import { Security } from './security.js';
 
 const PENDING_RECHECK_MS = 60000;
 
@@ -26,12 +29,25 @@ const live = new LiveController(camera, {
   modules: () => (state.progress.length ? state.progress : state.catalog),
   refresh: () => refreshProgress(),
 });
+const security = new Security({ user: () => state.user });
+const login = new LoginFlow({
+  showView,
+  isLoggedIn: () => Boolean(state.user),
+  loggedIn: (data, how) => enterApp(data, how),
+});
+const maintenance = new MaintenanceNotice((text) => {
+  login.setMaintenance(text);
+  live.setMaintenance(text);
+});
+wireRevealButtons();
 
 // ---- views ----------------------------------------------------------------------
 
 function showView(name) {
   show($('boot'), name === 'boot');
   show($('login-view'), name === 'login');
+  show($('activate-view'), name === 'activate');
+  show($('forgot-view'), name === 'forgot');
   show($('app-view'), name === 'app');
   show($('user-box'), name === 'app');
 }
@@ -40,19 +56,26 @@ function showLogin(message = '') {
   state.user = null;
   clearInterval(state.pendingTimer);
   camera.close();
-  showView('login');
-  setText($('login-error'), message);
-  $('password').value = '';
-  $('srn').focus();
+  security.leave();
+  login.showLoggedOut(message);
 }
 
-async function enterApp(data) {
+/** Whether two-step verification is on, if the user JSON says; otherwise what the login showed. */
+function totpKnown(user, how) {
+  for (const key of ['totp_enabled', 'totp', 'two_factor']) {
+    if (typeof user?.[key] === 'boolean') return user[key];
+  }
+  return Boolean(how?.totp);
+}
+
+async function enterApp(data, how = {}) {
   state.user = data.user ?? {};
   setText($('user-name'), state.user.name ?? '');
   setText($('user-srn'), state.user.srn ? `SRN ${state.user.srn}` : '');
   setText($('app-error'), '');
   showView('app');
   $('welcome').focus();
+  security.enter({ totpOn: totpKnown(state.user, how) });
   setEnrollment(data.enrollment);
   // The camera check starts straight away: problems (permission, busy camera) are best
   // found now, not when the student presses Start.
@@ -125,51 +148,7 @@ function renderDashboard() {
   setText($('progress-updated'), `Updated ${time}`);
 }
 
-// ---- login / logout --------------------------------------------------------------
-
-function loginMessage(err) {
-  if (!(err instanceof ApiError)) return 'Something went wrong. Please try again.';
-  // The server's message covers wrong credentials and locked accounts; the fallback
-  // only matters if it sent none.
-  if (err.code === 'http_401') return 'Wrong SRN or password.';
-  return err.message;
-}
-
-$('login-form').addEventListener('submit', async (e) => {
-  e.preventDefault();
-  const srn = $('srn').value.trim();
-  const password = $('password').value;
-  const error = $('login-error');
-  if (!srn || !password) {
-    setText(error, 'Enter your SRN and password.');
-    (srn ? $('password') : $('srn')).focus();
-    return;
-  }
-  const btn = $('login-btn');
-  btn.disabled = true;
-  setText(btn, 'Logging in…');
-  setText(error, '');
-  try {
-    const data = await api.post('/api/auth/login', {
-      srn, password, remember: $('remember').checked,
-    });
-    $('password').value = '';
-    await enterApp(data);
-  } catch (err) {
-    setText(error, loginMessage(err));
-    if (err.code === 'invalid_credentials') $('password').select();
-  } finally {
-    btn.disabled = false;
-    setText(btn, 'Log in');
-  }
-});
-
-$('toggle-password').addEventListener('click', () => {
-  const btn = $('toggle-password');
-  const pressed = btn.getAttribute('aria-pressed') !== 'true';
-  btn.setAttribute('aria-pressed', String(pressed));
-  $('password').type = pressed ? 'text' : 'password';
-});
+// ---- logout --------------------------------------------------------------------
 
 $('logout-btn').addEventListener('click', async () => {
   const btn = $('logout-btn');
@@ -191,11 +170,7 @@ $('recheck-btn').addEventListener('click', recheckEnrollment);
 
 // ---- cross-cutting API events -------------------------------------------------------
 
-apiEvents.addEventListener('maintenance', (e) => {
-  setText($('maintenance-banner'), e.detail.message);
-  show($('maintenance-banner'), true);
-});
-apiEvents.addEventListener('ok', () => show($('maintenance-banner'), false));
+// (maintenance.js listens for "maintenance" and "ok" itself.)
 apiEvents.addEventListener('unauthorized', async () => {
   if (!state.user) return; // already on the login view
   state.user = null;
@@ -207,6 +182,7 @@ apiEvents.addEventListener('unauthorized', async () => {
 
 (async function boot() {
   showView('boot');
+  maintenance.start();
   try {
     await enterApp(await api.get('/api/me'));
   } catch (err) {

@@ -70,3 +70,65 @@ export function percent(done, required) {
   if (!Number.isFinite(r) || r <= 0) return 0;
   return Math.min(100, Math.max(0, Math.floor((wholeSeconds(done) / r) * 100)));
 }
+
+/** A wait in words, for countdowns: 872 → "14 min 32 s", 45 → "45 s", 3700 → "1 h 1 min 40 s". */
+export function formatWait(seconds) {
+  const total = Math.max(0, Math.ceil(Number(seconds) || 0)); // round up: never say "0 s" too early
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const s = total % 60;
+  if (h > 0) return `${h} h ${m} min ${s} s`;
+  return m > 0 ? `${m} min ${s} s` : `${s} s`;
+}
+
+/**
+ * A server time as a Date: epoch seconds (number or numeric string; milliseconds if huge)
+ * or an ISO 8601 string. null when it can't be read.
+ */
+export function parseTime(value) {
+  if (value === null || value === undefined || value === '') return null;
+  let n = typeof value === 'number' ? value : (/^\s*\d+(\.\d+)?\s*$/.test(String(value)) ? Number(value) : NaN);
+  if (Number.isFinite(n)) {
+    if (n > 1e11) n /= 1000; // already milliseconds
+    return new Date(n * 1000);
+  }
+  const ms = Date.parse(String(value));
+  return Number.isFinite(ms) ? new Date(ms) : null;
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/** "11 Apr 10:00" in the browser's time zone (24-hour clock, as ICAI notices write it). */
+export function formatWhen(date) {
+  if (!(date instanceof Date) || Number.isNaN(date.getTime())) return '';
+  const hh = String(date.getHours()).padStart(2, '0');
+  const mm = String(date.getMinutes()).padStart(2, '0');
+  return `${date.getDate()} ${MONTHS[date.getMonth()]} ${hh}:${mm}`;
+}
+
+/** "Mozilla/5.0 (Windows NT 10.0; …) … Chrome/124 …" → "Chrome on Windows". */
+export function shortUserAgent(ua) {
+  const s = String(ua ?? '');
+  if (!s.trim()) return 'Unknown device';
+  const browser = [
+    [/\bEdg(e|A|iOS)?\//, 'Edge'],
+    [/\b(OPR|Opera)\//, 'Opera'],
+    [/\bSamsungBrowser\//, 'Samsung Internet'],
+    [/\b(Firefox|FxiOS)\//, 'Firefox'],
+    [/\b(Chrome|Chromium|HeadlessChrome|CriOS)\//, 'Chrome'],
+    [/\bVersion\/[\d.]+.*\bSafari\//, 'Safari'],
+    [/\bcurl\//, 'curl'],
+    [/\bpython/i, 'Python script'],
+  ].find(([re]) => re.test(s))?.[1];
+  const os = [
+    [/\b(iPhone|iPad|iPod)\b/, 'iOS'],
+    [/\bAndroid\b/, 'Android'],
+    [/\bWindows\b/, 'Windows'],
+    [/\bCrOS\b/, 'ChromeOS'],
+    [/\bMac OS X\b|\bMacintosh\b/, 'macOS'],
+    [/\bLinux\b/, 'Linux'],
+  ].find(([re]) => re.test(s))?.[1];
+  if (browser && os) return `${browser} on ${os}`;
+  if (browser || os) return browser || os;
+  return s.length > 40 ? `${s.slice(0, 37)}…` : s;
+}

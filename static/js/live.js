@@ -47,6 +47,7 @@ export class LiveController {
     this.hooks = hooks;
     this.stream = null;
     this.enrollment = 'none';
+    this.maintenance = null; // text while the portal is under maintenance
     this.topic = $('topic');
     this.startBtn = $('start-btn');
     this.stopBtn = $('stop-btn');
@@ -80,13 +81,21 @@ export class LiveController {
     this.renderControls();
   }
 
+  /** While the portal is under maintenance no new session can start; null lifts that. */
+  setMaintenance(text) {
+    this.maintenance = text || null;
+    this.renderControls();
+  }
+
   renderControls() {
     const busy = this.streaming;
     const approved = this.enrollment === 'approved';
     this.topic.disabled = busy;
-    this.startBtn.disabled = busy || !approved || !this.topic.value;
+    this.startBtn.disabled = busy || !approved || !this.topic.value || Boolean(this.maintenance);
     show(this.stopBtn, busy);
-    if (!approved) {
+    if (this.maintenance && !busy) {
+      setText(this.hint, this.maintenance);
+    } else if (!approved) {
       setText(this.hint, this.enrollment === 'pending'
         ? 'You can start once a proctor has approved your photos.'
         : 'Set up your profile photos first.');
@@ -115,7 +124,7 @@ export class LiveController {
   }
 
   start() {
-    if (this.streaming || this.enrollment !== 'approved') return;
+    if (this.streaming || this.enrollment !== 'approved' || this.maintenance) return;
     const topicId = this.topic.value;
     if (!topicId) {
       this.renderControls();

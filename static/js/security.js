@@ -1,0 +1,304 @@
+// The "Security" card: where the student is logged in (and signing other devices out),
+// changing the password, and two-step verification (TOTP) with its recovery codes.
+
+import { ApiError, api } from './api.js';
+import { $, block, el, setText, show } from './dom.js';
+import { formatWhen, parseTime, shortUserAgent } from './format.js';
+import { ErrorLine, NewPassword } from './auth.js';
+
+function sessionSort(a, b) {
+  if (Boolean(a.current) !== Boolean(b.current)) return a.current ? -1 : 1;
+  return (parseTime(b.created_at)?.getTime() ?? 0) - (parseTime(a.created_at)?.getTime() ?? 0);
+}
+
+/** "JBSWY3DPEHPK3PXP" → "JBSW Y3DP EHPK 3PXP" (easier to type into an app). */
+function groupSecret(secret) {
+  return String(secret ?? '').replace(/\s+/g, '').replace(/(.{4})(?=.)/g, '$1 ');
+}
+
+function busy(button, on) {
+  block(button, 'busy', on);
+}
+
+export class Security {
+  /** @param {{user: () => object|null}} hooks */
+  constructor(hooks) {
+    this.hooks = hooks;
+    this.totpOn = false;
+    this.loading = null;
+    this.list = $('sessions-list');
+    this.sessionsError = new ErrorLine($('sessions-error'));
+    this.cpError = new ErrorLine($('cp-error'));
+    this.enableError = new ErrorLine($('totp-enable-error'));
+    this.disableError = new ErrorLine($('totp-disable-error'));
+    this.newPassword = new NewPassword({
+      input: $('cp-new'), input2: $('cp-new2'), error: $('cp-new-error'), error2: $('cp-new2-error'),
+      policy: $('cp-policy'), srn: () => this.hooks.user()?.srn ?? '',
+    });
+
+    $('sessions-refresh').addEventListener('click', () => this.loadSessions());
+    $('cp-form').addEventListener('submit', (e) => { e.preventDefault(); this.changePassword(); });
+    $('cp-current').addEventListener('input', () => this.currentError(''));
+    $('totp-setup').addEventListener('click', () => this.setupTotp());
+    $('totp-setup-cancel').addEventListener('click', () => this.closeSetup(true));
+    $('totp-enable-form').addEventListener('submit', (e) => { e.preventDefault(); this.enableTotp(); });
+    $('totp-enable-code').addEventListener('input', (e) => {
+      const digits = e.target.value.replace(/\D/g, '').slice(0, 6);
+      if (digits !== e.target.value) e.target.value = digits;
+    });
+    $('tfa-on').addEventListener('submit', (e) => { e.preventDefault(); this.disableTotp(); });
+    $('recovery-done').addEventListener('click', () => this.hideRecoveryCodes());
+  }
+
+  /** Logged in. `totpOn` is what we know (unknown counts as off). */
+  enter({ totpOn }) {
+    this.leave();
+    this.totpOn = Boolean(totpOn);
+    this.renderTotp();
+    this.loadSessions().catch(() => {});
+  }
+
+  /** Logged out: forget everything shown, recovery codes above all. */
+  leave() {
+    this.list.replaceChildren(el('li', { className: 'muted', text: 'Loading…' }));
+    this.sessionsError.clear();
+    for (const id of ['cp-current', 'totp-enable-code', 'totp-disable-password']) $(id).value = '';
+    this.newPassword.reset();
+    this.currentError('');
+    this.cpError.clear();
+    show($('cp-done'), false);
+    this.closeSetup(false);
+    this.hideRecoveryCodes(false);
+    this.disableError.clear();
+    this.totpOn = false;
+    this.renderTotp();
+  }
+
+  // ---- sessions -------------------------------------------------------------------------
+
+  async loadSessions() {
+    const btn = $('sessions-refresh');
+    busy(btn, true);
+    try {
+      const data = await api.get('/api/auth/sessions');
+      this.sessionsError.clear();
+      this.renderSessions(Array.isArray(data?.sessions) ? data.sessions : []);
+    } catch (err) {
+      this.sessionsError.text(`Couldn't load your sessions: ${err.message}`);
+      if (this.list.querySelector('li.muted')) this.list.replaceChildren();
+    } finally {
+      busy(btn, false);
+    }
+  }
+
+  renderSessions(sessions) {
+    const rows = [...sessions].sort(sessionSort).map((s) => this.sessionRow(s));
+    if (!rows.length) rows.push(el('li', { className: 'muted', text: 'No active sessions.' }));
+    this.list.replaceChildren(...rows);
+    const others = sessions.filter((s) => !s.current).length;
+    setText($('sessions-status'), others
+      ? `Logged in on ${others + 1} devices or browsers.` : 'Logged in only on this device.');
+  }
+
+  sessionRow(s) {
+    const device = shortUserAgent(s.user_agent);
+    const since = parseTime(s.created_at);
+    const ip = s.ip ? String(s.ip) : 'unknown IP';
+    const facts = [`IP ${ip}`, since ? `since ${formatWhen(since)}` : null,
+      s.remember ? 'remembered' : null].filter(Boolean).join(' · ');
+    const title = el('p', { className: 'session-device' },
+      el('span', { text: device, title: s.user_agent ? String(s.user_agent) : undefined }),
+      s.current ? el('span', { className: 'badge', text: 'This device' }) : null);
+    let button = null;
+    if (!s.current) {
+      button = el('button', {
+        type: 'button', className: 'btn btn-quiet btn-small', text: 'Sign out',
+        'aria-label': `Sign out ${device}, ${facts}`,
+      });
+      button.addEventListener('click', () => this.revoke(s.id, button));
+    }
+    return el('li', { className: s.current ? 'session current' : 'session', dataset: { sessionId: String(s.id) } },
+      el('div', { className: 'session-info' }, title, el('p', { className: 'muted small', text: facts })),
+      button);
+  }
+
+  async revoke(id, button) {
+    busy(button, true);
+    this.sessionsError.clear();
+    try {
+      await api.del(`/api/auth/sessions/${encodeURIComponent(id)}`);
+      button.closest('li')?.remove();
+      setText($('sessions-status'), 'Signed that device out.');
+      $('sessions-title').focus?.();
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) {
+        button.closest('li')?.remove(); // already gone
+      } else {
+        this.sessionsError.text(`Couldn't sign that device out: ${err.message}`);
+        busy(button, false);
+        return;
+      }
+    }
+    this.loadSessions().catch(() => {});
+  }
+
+  // ---- change password ----------------------------------------------------------------------
+
+  currentError(message) {
+    setText($('cp-current-error'), message);
+    if (message) $('cp-current').setAttribute('aria-invalid', 'true');
+    else $('cp-current').removeAttribute('aria-invalid');
+  }
+
+  async changePassword() {
+    this.cpError.clear();
+    this.currentError('');
+    show($('cp-done'), false);
+    const current = $('cp-current').value;
+    if (!current) {
+      this.currentError('Enter your current password.');
+      $('cp-current').focus();
+      return;
+    }
+    if (!this.newPassword.check()) return;
+    const btn = $('cp-submit');
+    busy(btn, true);
+    try {
+      await api.post('/api/auth/password/change', { current_password: current, new_password: $('cp-new').value });
+      $('cp-current').value = '';
+      this.newPassword.reset();
+      setText($('cp-done'), 'Password changed. Your other devices have been logged out.');
+      show($('cp-done'), true);
+      this.loadSessions().catch(() => {});
+    } catch (err) {
+      if (this.newPassword.serverError(err)) return;
+      if (err instanceof ApiError && err.code === 'invalid_credentials') {
+        this.currentError('Your current password is not right.');
+        $('cp-current').select();
+        return;
+      }
+      this.cpError.error(err);
+    } finally {
+      busy(btn, false);
+    }
+  }
+
+  // ---- two-step verification ------------------------------------------------------------------
+
+  renderTotp() {
+    setText($('tfa-state'), this.totpOn
+      ? "Two-step verification is on: logging in asks for a code from your authenticator app."
+      : 'Two-step verification is off.');
+    $('tfa-state').classList.toggle('on', this.totpOn);
+    show($('tfa-off'), !this.totpOn);
+    show($('tfa-on'), this.totpOn);
+  }
+
+  closeSetup(focus) {
+    show($('totp-setup-panel'), false);
+    show($('totp-setup'), true);
+    $('totp-qr').removeAttribute('src');
+    setText($('totp-secret'), '');
+    $('totp-link').setAttribute('href', '#');
+    $('totp-enable-code').value = '';
+    this.enableError.clear();
+    if (focus) $('totp-setup').focus();
+  }
+
+  async setupTotp() {
+    const btn = $('totp-setup');
+    busy(btn, true);
+    this.enableError.clear();
+    try {
+      const data = await api.post('/api/auth/totp/setup', {});
+      const qr = typeof data.qr === 'string' && /^data:image\//.test(data.qr) ? data.qr : null;
+      if (qr) $('totp-qr').src = qr;
+      show($('totp-qr'), Boolean(qr));
+      setText($('totp-secret'), groupSecret(data.secret));
+      const uri = typeof data.otpauth_uri === 'string' && data.otpauth_uri.startsWith('otpauth://')
+        ? data.otpauth_uri : '#';
+      $('totp-link').setAttribute('href', uri);
+      show($('totp-setup'), false);
+      show($('totp-setup-panel'), true);
+      $('totp-enable-code').focus();
+    } catch (err) {
+      if (err instanceof ApiError && (err.status === 409 || /enabled/.test(err.code))) {
+        this.totpOn = true; // it was on already: the server knows better
+        this.renderTotp();
+        return;
+      }
+      this.enableError.text(`Couldn't start the setup: ${err.message}`);
+      show($('totp-setup-panel'), true);
+    } finally {
+      busy(btn, false);
+    }
+  }
+
+  async enableTotp() {
+    const code = $('totp-enable-code').value.trim();
+    if (!/^\d{6}$/.test(code)) {
+      this.enableError.text('Enter the 6-digit code your app shows.');
+      $('totp-enable-code').focus();
+      return;
+    }
+    const btn = $('totp-enable');
+    busy(btn, true);
+    this.enableError.clear();
+    try {
+      const data = await api.post('/api/auth/totp/enable', { code });
+      this.closeSetup(false);
+      this.totpOn = true;
+      this.renderTotp();
+      this.showRecoveryCodes(Array.isArray(data?.recovery_codes) ? data.recovery_codes : []);
+    } catch (err) {
+      this.enableError.error(err, {
+        code: "That code didn't work. Check the time on your phone is right and enter the code the app shows now.",
+      });
+      $('totp-enable-code').select();
+    } finally {
+      busy(btn, false);
+    }
+  }
+
+  showRecoveryCodes(codes) {
+    $('recovery-codes').replaceChildren(...codes.map((c) => el('li', { text: String(c) })));
+    show($('recovery-box'), codes.length > 0);
+    if (codes.length) $('recovery-title').focus();
+  }
+
+  hideRecoveryCodes(focus = true) {
+    $('recovery-codes').replaceChildren(); // shown once: don't keep them in the page
+    show($('recovery-box'), false);
+    if (focus) $('tfa-title').focus?.();
+  }
+
+  async disableTotp() {
+    const password = $('totp-disable-password').value;
+    if (!password) {
+      this.disableError.text('Enter your password to turn two-step verification off.');
+      $('totp-disable-password').focus();
+      return;
+    }
+    const btn = $('totp-disable');
+    busy(btn, true);
+    this.disableError.clear();
+    try {
+      await api.post('/api/auth/totp/disable', { password });
+      $('totp-disable-password').value = '';
+      this.totpOn = false;
+      this.hideRecoveryCodes(false);
+      this.renderTotp();
+      $('totp-setup').focus();
+    } catch (err) {
+      if (err instanceof ApiError && (err.status === 409 || /not_enabled/.test(err.code))) {
+        this.totpOn = false;
+        this.renderTotp();
+        return;
+      }
+      this.disableError.error(err, { credentials: 'Wrong password.' });
+      if (err instanceof ApiError && err.code === 'invalid_credentials') $('totp-disable-password').select();
+    } finally {
+      busy(btn, false);
+    }
+  }
+}
