@@ -30,6 +30,8 @@ class LatestFrame:
         self.frames_received = 0
         self.ended = asyncio.Event()
         self.first_frame = asyncio.Event()
+        self.version = 0  # bumps with every frame, so viewers can wait for the next one
+        self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -55,10 +57,43 @@ class LatestFrame:
                     self.received_at = self._now()
                     self.frames_received += 1
                     self.first_frame.set()
+                    self.version += 1
+                    changed, self._changed = self._changed, asyncio.Event()
+                    changed.set()
         except MediaStreamError:
             pass  # the remote track ended: the sampler sees stale frames and fails closed
         finally:
             self.ended.set()
+            self._changed.set()
+
+    async def next_frame(self, seen: int) -> tuple[av.VideoFrame, int]:
+        """The newest frame once it is newer than version `seen`; MediaStreamError after the end."""
+        while self.version == seen or self.frame is None:
+            if self.ended.is_set():
+                raise MediaStreamError
+            await self._changed.wait()
+        return self.frame, self.version
+
+
+class LatestFrameTrack(MediaStreamTrack):
+    """A viewer's copy of a student's video: always the newest frame, never a queue.
+
+    This is MediaRelay(buffered=False) semantics without a relay task per source: the one drain
+    task of LatestFrame feeds the sampler and every viewer, so shutdown has one task to stop.
+    """
+
+    kind = "video"
+
+    def __init__(self, source: LatestFrame) -> None:
+        super().__init__()
+        self._source = source
+        self._seen = 0
+
+    async def recv(self) -> av.VideoFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        frame, self._seen = await self._source.next_frame(self._seen)
+        return frame
 
 
 async def drain(track: MediaStreamTrack) -> None:

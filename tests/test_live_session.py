@@ -121,7 +121,7 @@ async def test_crediting_stops_when_the_stream_stops(server: Any, streamer: Any,
     await c.wait_for(lambda st: sum(1 for x in st if x["reason"] == "camera_lost") >= 3)
     last = c.statuses[-1]
     assert last["state"] == "unverified" and last["reason"] == "camera_lost"
-    assert last["credited_seconds"] <= at_stop + INTERVAL  # at most the interval in flight
+    assert last["credited_seconds"] <= at_stop + INTERVAL + 0.1  # at most the interval in flight (+ timer jitter)
     stored = await session_json(server, c.session_id)
     assert "camera_lost" in [f["kind"] for f in stored["flags"]]
 
