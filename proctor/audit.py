@@ -58,6 +58,12 @@ ACTIONS = frozenset(
         "totp_enabled",
         "totp_disabled",
         "snapshot_viewed",
+        # 0003: flag review, voided credit, enrollment approvals, reference photo views
+        "flag_reviewed",
+        "credit_voided",
+        "enrollment_approved",
+        "enrollment_rejected",
+        "photo_viewed",
     }
 )
 

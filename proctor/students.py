@@ -2,13 +2,20 @@
 
 Embeddings stay opaque here: `dim` float32 values, little-endian, as bytes. Decoding them is the
 models wing's business.
+
+Webcam enrolments wait as 'pending' for a proctor: `pending_enrollments` lists them,
+`set_enrollment_status(..., 'approved', actor=...)` approves and `reject_enrollment` deletes the
+photos and embeddings so the student enrolls again; both are audited in the same transaction.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, func, select, update
+from typing import NamedTuple
+
+from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from proctor import audit
 from proctor.accounts import User, normalize_srn, normalize_username, user_from_row
 from proctor.clock import Clock, SystemClock
 from proctor.db import Database
@@ -38,6 +45,13 @@ class StaffExists(UserExists):
 
 class UnknownUser(LookupError):
     """No user with that id."""
+
+
+class PendingEnrollment(NamedTuple):
+    user_id: int
+    srn: str | None
+    name: str
+    photo_ids: list[int]
 
 
 class Students:
@@ -129,15 +143,104 @@ class Students:
             if result.rowcount == 0:
                 raise UnknownUser(user_id)
 
-    async def set_enrollment_status(self, user_id: int, status: str) -> None:
+    async def set_enrollment_status(
+        self, user_id: int, status: str, *, actor: int | None = None, note: str | None = None
+    ) -> None:
+        """Set the status; with `actor` (a proctor approving), 'approved' is audited as
+        'enrollment_approved' in the same transaction."""
         if status not in ENROLLMENT_STATUSES:
             raise ValueError(f"enrollment status must be one of {ENROLLMENT_STATUSES}, got {status!r}")
-        async with self._db.engine.begin() as conn:
+        if actor is None or status != "approved":
+            async with self._db.engine.begin() as conn:
+                result = await conn.execute(
+                    update(_USERS).where(_USERS.c.id == user_id).values(enrollment_status=status)
+                )
+                if result.rowcount == 0:
+                    raise UnknownUser(user_id)
+            return
+        async with audit.write_transaction(self._db) as conn:
             result = await conn.execute(
                 update(_USERS).where(_USERS.c.id == user_id).values(enrollment_status=status)
             )
             if result.rowcount == 0:
                 raise UnknownUser(user_id)
+            await audit.append(
+                conn,
+                at=self._clock.now(),
+                action="enrollment_approved",
+                actor=actor,
+                subject=f"user:{user_id}",
+                details={"note": note} if note else {},
+            )
+
+    async def pending_enrollments(self) -> list[PendingEnrollment]:
+        """Students whose webcam enrolment waits for a proctor, oldest account first."""
+        async with self._db.engine.connect() as conn:
+            users = (
+                await conn.execute(
+                    select(_USERS.c.id, _USERS.c.srn, _USERS.c.name)
+                    .where(_USERS.c.enrollment_status == "pending")
+                    .order_by(_USERS.c.id)
+                )
+            ).all()
+            photos: dict[int, list[int]] = {int(u.id): [] for u in users}
+            if photos:
+                rows = await conn.execute(
+                    select(_PHOTOS.c.user_id, _PHOTOS.c.id)
+                    .where(_PHOTOS.c.user_id.in_(list(photos)))
+                    .order_by(_PHOTOS.c.id)
+                )
+                for user_id, photo_id in rows.all():
+                    photos[int(user_id)].append(int(photo_id))
+        return [PendingEnrollment(int(u.id), u.srn, str(u.name), photos[int(u.id)]) for u in users]
+
+    async def photo(self, user_id: int, photo_id: int, *, viewed_by: int | None = None) -> bytes | None:
+        """One of the user's reference photos (None if no such photo of that user).
+
+        With `viewed_by`, a served photo also writes a 'photo_viewed' audit row.
+        """
+        query = select(_PHOTOS.c.image).where(_PHOTOS.c.id == photo_id, _PHOTOS.c.user_id == user_id)
+        if viewed_by is None:
+            async with self._db.engine.connect() as conn:
+                image = (await conn.execute(query)).scalar()
+            return None if image is None else bytes(image)
+        async with audit.write_transaction(self._db) as conn:
+            image = (await conn.execute(query)).scalar()
+            if image is None:
+                return None
+            await audit.append(
+                conn,
+                at=self._clock.now(),
+                action="photo_viewed",
+                actor=viewed_by,
+                subject=f"user:{user_id}",
+                details={"photo_id": photo_id},
+            )
+            return bytes(image)
+
+    async def reject_enrollment(self, user_id: int, *, actor: int | None = None, note: str | None = None) -> int:
+        """Delete the user's reference photos and embeddings and set the status back to 'none' (the
+        student enrolls again); audited as 'enrollment_rejected'. Returns how many photos went."""
+        async with audit.write_transaction(self._db) as conn:
+            result = await conn.execute(
+                update(_USERS).where(_USERS.c.id == user_id).values(enrollment_status="none")
+            )
+            if result.rowcount == 0:
+                raise UnknownUser(user_id)
+            embeddings = (await conn.execute(delete(_EMB).where(_EMB.c.user_id == user_id))).rowcount
+            photos = (await conn.execute(delete(_PHOTOS).where(_PHOTOS.c.user_id == user_id))).rowcount
+            details: dict[str, object] = {"photos": photos, "embeddings": embeddings}
+            if note:
+                details["note"] = note
+            await audit.append(
+                conn,
+                at=self._clock.now(),
+                action="enrollment_rejected",
+                actor=actor,
+                subject=f"user:{user_id}",
+                details=details,
+            )
+        return int(photos)
 
     async def count_users(self) -> int:
         async with self._db.engine.connect() as conn:

@@ -3,7 +3,7 @@
 Times are float epoch seconds (UTC by definition) in DOUBLE PRECISION columns: portable between
 SQLite and PostgreSQL, exact to well under a microsecond, and directly comparable with `Clock.now()`.
 
-Alembic revisions `0001_initial` and `0002_security` create exactly these tables; `tests/test_ledger.py`
+Alembic revisions `0001_initial`, `0002_security` and `0003_review` create exactly these tables; `tests/test_ledger.py`
 checks that the migrated schema and this metadata agree, so a change here needs a new revision.
 """
 
@@ -40,6 +40,7 @@ NAMING_CONVENTION = {
 ROLES = ("student", "proctor", "admin")
 OTP_PURPOSES = ("login", "activate", "reset")
 ENROLLMENT_STATUSES = ("none", "pending", "approved")
+FLAG_REVIEWS = ("open", "acknowledged", "dismissed", "confirmed")
 
 # 64-bit ids where rows accumulate fast (one interval every few seconds per live student); SQLite
 # needs plain INTEGER for its rowid alias.
@@ -138,10 +139,13 @@ class LiveSessionRow(Base):
 
 
 class CreditedIntervalRow(Base):
-    """Append-only: no code path updates or deletes these rows."""
+    """Append-only: no code path updates or deletes these rows (a proctor voids time by an adjustment)."""
 
     __tablename__ = "credited_intervals"
-    __table_args__ = (UniqueConstraint("session_id", "seq"),)
+    __table_args__ = (
+        UniqueConstraint("session_id", "seq"),
+        Index("ix_credited_intervals_end_at", "end_at"),  # 0003: the export's date range
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     session_id: Mapped[str] = mapped_column(ForeignKey("live_sessions.id"))
@@ -154,13 +158,71 @@ class CreditedIntervalRow(Base):
 
 class FlagRow(Base):
     __tablename__ = "flags"
-    __table_args__ = (UniqueConstraint("session_id", "kind", "started_at"),)
+    __table_args__ = (
+        UniqueConstraint("session_id", "kind", "started_at"),
+        CheckConstraint("review IN ('open', 'acknowledged', 'dismissed', 'confirmed')", name="review"),
+        Index("ix_flags_started_at", "started_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     session_id: Mapped[str] = mapped_column(ForeignKey("live_sessions.id"))
     kind: Mapped[str] = mapped_column(String)
     started_at: Mapped[float] = mapped_column(Double)
     ended_at: Mapped[float | None] = mapped_column(Double)
+    # Review by a proctor (0003). reviewed_by has no FK, like the audit log's actor.
+    review: Mapped[str] = mapped_column(String, server_default=text("'open'"))
+    note: Mapped[str | None] = mapped_column(String)
+    reviewed_by: Mapped[int | None] = mapped_column(Integer)
+    reviewed_at: Mapped[float | None] = mapped_column(Double)
+
+
+class SampleRow(Base):
+    """One verifier sample of a live session (0003), for the proctor's timeline; no audit row."""
+
+    __tablename__ = "samples"
+    __table_args__ = (Index("ix_samples_session_id_at", "session_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("live_sessions.id"))
+    at: Mapped[float] = mapped_column(Double)
+    reason: Mapped[str] = mapped_column(String)
+    score: Mapped[float | None] = mapped_column(Double)
+
+
+class AdjustmentRow(Base):
+    """Credited seconds voided by a proctor (0003). Append-only: progress is intervals minus these.
+
+    `flag_id` is unique, so a confirmed flag voids at most once; [start_at, end_at] is the span the
+    adjustment covers (`seconds` is the credit inside it not already voided by an earlier adjustment).
+    """
+
+    __tablename__ = "adjustments"
+    __table_args__ = (CheckConstraint("seconds > 0", name="seconds"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("live_sessions.id"), index=True)
+    flag_id: Mapped[int | None] = mapped_column(ForeignKey("flags.id"), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)  # the student
+    topic_id: Mapped[str] = mapped_column(String)
+    module_id: Mapped[str] = mapped_column(String)
+    seconds: Mapped[float] = mapped_column(Double)
+    start_at: Mapped[float] = mapped_column(Double)
+    end_at: Mapped[float] = mapped_column(Double)
+    note: Mapped[str | None] = mapped_column(String)
+    by_user_id: Mapped[int | None] = mapped_column(Integer)  # the proctor; no FK, like the audit log
+    at: Mapped[float] = mapped_column(Double)
+
+
+class SnapshotRow(Base):
+    """The JPEG frame that raised a flag (0003); deleted for good after the retention period."""
+
+    __tablename__ = "snapshots"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    flag_id: Mapped[int] = mapped_column(ForeignKey("flags.id"), unique=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("live_sessions.id"))
+    jpeg: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[float] = mapped_column(Double, index=True)
 
 
 class OtpCodeRow(Base):
@@ -261,6 +323,9 @@ web_sessions = cast(Table, WebSessionRow.__table__)
 live_sessions = cast(Table, LiveSessionRow.__table__)
 credited_intervals = cast(Table, CreditedIntervalRow.__table__)
 flags = cast(Table, FlagRow.__table__)
+samples = cast(Table, SampleRow.__table__)
+adjustments = cast(Table, AdjustmentRow.__table__)
+snapshots = cast(Table, SnapshotRow.__table__)
 otp_codes = cast(Table, OtpCodeRow.__table__)
 login_challenges = cast(Table, LoginChallengeRow.__table__)
 totp_recovery_codes = cast(Table, TotpRecoveryCodeRow.__table__)

@@ -21,15 +21,20 @@ from proctor.catalog import Catalog, load_catalog
 from proctor.clock import Clock, SystemClock
 from proctor.credit import CreditPolicy
 from proctor.db import Database
+from proctor.events import EventBus
+from proctor.evidence import Evidence
 from proctor.ledger import Ledger
 from proctor.lockout import IpLimiter
 from proctor.maintenance import Maintenance
 from proctor.outbox import OutboxSender
+from proctor.review import Review
 from proctor.students import Students
 
 from .config import Settings
 from .http import error_middleware, security_headers
 from .live import LiveRegistry
+from .live_view import Viewers
+from .retention import RetentionJob
 from .verifier import LocalVerifier
 
 log = logging.getLogger("proctor.app")
@@ -49,12 +54,17 @@ class Services:
     policy: CreditPolicy
     maintenance: Maintenance
     ip_limiter: IpLimiter
+    review: Review
+    evidence: Evidence
 
 
 SETTINGS = web.AppKey("settings", Settings)
 SERVICES = web.AppKey("services", Services)
 VERIFIER = web.AppKey("verifier", LocalVerifier)
 LIVE = web.AppKey("live", LiveRegistry)
+EVENTS = web.AppKey("events", EventBus)
+VIEWERS = web.AppKey("viewers", Viewers)
+WEBSOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("websockets")
 
 EngineFactory = Callable[[Settings], Engine]
 
@@ -68,7 +78,7 @@ def default_engine(settings: Settings) -> Engine:
 
 def create_app(settings: Settings, *, clock: Clock | None = None,
                engine_factory: EngineFactory = default_engine) -> web.Application:
-    from . import auth, openapi, routes_accounts, routes_student, routes_webrtc
+    from . import auth, openapi, routes_accounts, routes_proctor, routes_student, routes_webrtc
 
     app = web.Application(client_max_size=settings.max_body_bytes,
                           middlewares=[error_middleware, auth.auth_middleware])
@@ -81,17 +91,23 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
         catalog = load_catalog(Path(settings.catalog) if settings.catalog else None)
         policy = CreditPolicy(sample_interval_s=settings.sample_interval_s, max_gap_s=settings.max_gap_s,
                               flag_after=settings.flag_after)
-        ledger = Ledger(db)
+        retention_s = settings.snapshot_retention_days * 86400
+        ledger = Ledger(db, clock, snapshot_retention_s=retention_s)
         # A previous process that died (kill -9) left sessions open: they ended when it died.
         ended = await ledger.end_all_open(clock.now(), "server_restart")
         if ended:
             log.info("closed %d session(s) left open by a previous run", len(ended))
         accounts = Accounts(db, clock, sender=OutboxSender(db, clock))
+        evidence = Evidence(db, clock, retention_s)
         app[SERVICES] = Services(db, clock, accounts, Students(db, clock), ledger, catalog, policy,
-                                 Maintenance(db, clock), IpLimiter(clock))
+                                 Maintenance(db, clock), IpLimiter(clock),
+                                 Review(db, clock, snapshot_retention_s=retention_s), evidence)
+        retention = RetentionJob(evidence)
+        await retention.start()
         try:
             yield
         finally:
+            await retention.aclose()
             await db.aclose()
 
     async def verifier(app: web.Application) -> AsyncIterator[None]:
@@ -107,17 +123,26 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
             await v.aclose()
 
     async def live(app: web.Application) -> AsyncIterator[None]:
-        registry = LiveRegistry()
-        app[LIVE] = registry
+        viewers = Viewers(settings.max_viewers_per_student)
+        registry = LiveRegistry(on_end=viewers.close_session)
+        app[LIVE], app[VIEWERS] = registry, viewers
+        app[EVENTS] = EventBus(clock=clock)
+        app[WEBSOCKETS] = set()
         try:
             yield
         finally:
             await registry.aclose("server_shutdown")
+            await viewers.aclose()
 
     app.cleanup_ctx.extend([database, verifier, live])
 
     async def close_streams(app: web.Application) -> None:
-        # on_shutdown runs before cleanup: end peer connections while the DB is still open.
+        # on_shutdown runs before cleanup: end peer connections while the DB is still open,
+        # and close proctors' WebSockets so the server does not wait on them.
+        sockets: set[web.WebSocketResponse] = app[WEBSOCKETS]
+        for ws in list(sockets):
+            await ws.close(code=1001, message=b"server shutdown")
+        await app[VIEWERS].aclose()
         await app[LIVE].aclose("server_shutdown")
 
     app.on_shutdown.append(close_streams)
@@ -127,6 +152,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     routes_webrtc.setup_routes(app)
     openapi.setup_routes(app)
     routes_accounts.setup_routes(app)
+    routes_proctor.setup_routes(app)
     app.router.add_get("/", index)
     app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
     return app

@@ -40,6 +40,8 @@ class Settings:
     ice_servers: list[dict[str, Any]] = field(default_factory=list)  # RTCIceServer dicts (STUN/TURN)
     demo: bool = True  # first run creates a demo student; webcam enrollments are auto-approved
     max_body_bytes: int = 1024 * 1024  # larger request bodies get 413
+    max_viewers_per_student: int = 3  # proctors watching one student's live video at once
+    snapshot_retention_days: float = 7.0  # flag evidence is deleted after this
 
     @property
     def max_gap_s(self) -> float:

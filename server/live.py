@@ -13,13 +13,17 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiortc import RTCDataChannel, RTCPeerConnection
 
 from models.embedder import Embeddings
+from models.snapshots import annotated_jpeg
 from proctor.clock import Clock
 from proctor.credit import CreditPolicy, Reason, Sample
+from proctor.events import EventBus
+from proctor.evidence import Evidence
 from proctor.ledger import Ledger
 from proctor.session import LiveSession, SessionUpdate
 
@@ -40,6 +44,8 @@ class StreamContext:
     module_credited_before: float  # seconds credited in this module before this session
     module_required: float
     web_session_id: str = ""  # the login that started it: revoking that login ends the stream
+    student: dict[str, object] | None = None  # {"id", "srn", "name"} for proctors' events
+    topic_title: str = ""
 
 
 class LiveStream:
@@ -66,6 +72,11 @@ class LiveStream:
         self.registry: LiveRegistry | None = None
         self._closed = False
         self._owned: list[asyncio.Task[None]] = []  # e.g. audio drains, cancelled at close
+        self.events: EventBus | None = None
+        self.evidence: Evidence | None = None
+        self._last_rgb: object | None = None  # the frame of the latest sample, for evidence
+        self.flag_ids: dict[tuple[str, float], int] = {}  # (kind, started_at) → flag id
+        self.started_at = clock.now()
         self._write_lock = asyncio.Lock()  # ledger writes stay in sample order
 
     @property
@@ -73,6 +84,7 @@ class LiveStream:
         return self.ctx.session_id
 
     def start(self) -> None:
+        self._publish("session_started", topic_id=self.ctx.topic_id, module_id=self.ctx.module_id)
         if self.latest is not None:
             self.latest.start()
         self._task = asyncio.create_task(self._sample_loop(), name=f"sampler-{self.session_id}")
@@ -123,6 +135,7 @@ class LiveStream:
         at = self.clock.now()
         latest = self.latest
         age = latest.age() if latest is not None else None
+        self._last_rgb = None
         if latest is None or latest.frame is None or age is None or age > interval:
             outcome = Outcome(Reason.CAMERA_LOST, None, 0)
         else:
@@ -131,9 +144,12 @@ class LiveStream:
             except Exception:  # an undecodable frame is this student's problem only
                 outcome = Outcome(Reason.CAMERA_LOST, None, 0)
             else:
+                self._last_rgb = rgb
                 outcome = await self.verifier.verify(rgb, self.references, self.verify_timeout_s)  # type: ignore[arg-type]
         self.last_outcome = outcome
-        update = self.session.record_sample(Sample(at=at, reason=outcome.reason, score=outcome.score))
+        sample = Sample(at=at, reason=outcome.reason, score=outcome.score)
+        update = self.session.record_sample(sample)
+        await self.ledger.record_sample(self.session_id, at, sample.reason.value, outcome.score)
         await self._persist(update)
 
     async def _persist(self, update: SessionUpdate) -> None:
@@ -143,13 +159,43 @@ class LiveStream:
                 c = update.credited
                 await self.ledger.append_interval(sid, c.seq, c.start, c.end)
             for flag in update.raised:
-                await self.ledger.record_flag_raised(sid, flag.kind.value, flag.started_at)
+                flag_id = await self.ledger.record_flag_raised(sid, flag.kind.value, flag.started_at)
+                self.flag_ids[(flag.kind.value, flag.started_at)] = flag_id
+                has_snapshot = await self._keep_evidence(flag_id)
+                self._publish("flag_raised", flag={
+                    "flag_id": flag_id, "session_id": sid, "student": self.ctx.student, "kind": flag.kind.value,
+                    "started_at": flag.started_at, "ended_at": None, "review": "open", "note": None,
+                    "reviewed_by": None, "reviewed_at": None,
+                    "snapshot_url": f"/api/proctor/flags/{flag_id}/snapshot" if has_snapshot else None})
             for flag in update.ended:
                 assert flag.ended_at is not None
                 await self.ledger.record_flag_ended(sid, flag.kind.value, flag.started_at, flag.ended_at)
+                self._publish("flag_resolved", flag_id=self.flag_ids.get((flag.kind.value, flag.started_at)),
+                              kind=flag.kind.value, ended_at=flag.ended_at)
             s = self.session
             await self.ledger.update_session_state(sid, s.state, s.reason.value, s.samples_total, s.samples_verified)
+        if update.state_changed:
+            self._publish("state_changed", state=self.session.state, reason=self.session.reason.value)
+        if update.credited is not None and self.events is not None:
+            self.events.publish_credited(self.session_id, student=self.ctx.student,
+                                         credited_seconds=round(self.session.credited_seconds, 3))
         self.send_status()
+
+    async def _keep_evidence(self, flag_id: int) -> bool:
+        """Store the frame that raised the flag (face boxes drawn); there is none for camera_lost."""
+        rgb, outcome = self._last_rgb, self.last_outcome
+        if self.evidence is None or rgb is None or outcome is None:
+            return False
+        try:
+            jpeg = await asyncio.to_thread(annotated_jpeg, rgb, outcome.boxes)  # type: ignore[arg-type]
+            return await self.evidence.store(flag_id, self.session_id, jpeg)
+        except Exception:
+            log.exception("could not keep evidence for flag %s", flag_id)
+            return False
+
+    def _publish(self, type_: str, **payload: object) -> None:
+        if self.events is not None:
+            self.events.publish(type_, session_id=self.session_id, student=self.ctx.student, **payload)
 
     def status(self) -> dict[str, object]:
         s = self.session
@@ -196,6 +242,9 @@ class LiveStream:
         except Exception:
             log.exception("could not persist the end of session %s", self.session_id)
         self._send({"type": "ended", "reason": reason})
+        self._publish("session_ended", reason=reason)
+        if self.events is not None:
+            self.events.forget_session(self.session_id)
         if self.latest is not None:
             await self.latest.aclose()
         await self.pc.close()
@@ -207,9 +256,18 @@ class LiveStream:
 class LiveRegistry:
     """The live streams of this node: at most one per student."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_end: Callable[[str], Awaitable[None]] | None = None) -> None:
         self._by_user: dict[int, LiveStream] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._on_end = on_end  # e.g. close the proctors' views of that session
+
+    def streams(self) -> list[LiveStream]:
+        return list(self._by_user.values())
+
+    async def _end_detached(self, stream: LiveStream, reason: str) -> None:
+        await stream.aclose(reason)
+        if self._on_end is not None:
+            await self._on_end(stream.session_id)
 
     def track(self, task: asyncio.Task[None]) -> None:
         """Keep a closing task referenced until done, and awaited at shutdown."""
@@ -237,6 +295,8 @@ class LiveRegistry:
         if self._by_user.get(stream.ctx.user_id) is stream:
             del self._by_user[stream.ctx.user_id]
         await stream.aclose(reason)
+        if self._on_end is not None:
+            await self._on_end(stream.session_id)
 
     async def end_web_session(self, web_session_id: str, reason: str) -> None:
         for stream in [s for s in self._by_user.values() if s.ctx.web_session_id == web_session_id]:
@@ -250,5 +310,5 @@ class LiveRegistry:
     async def aclose(self, reason: str = "server_shutdown") -> None:
         streams = list(self._by_user.values())
         self._by_user.clear()
-        await asyncio.gather(*(s.aclose(reason) for s in streams), return_exceptions=True)
+        await asyncio.gather(*(self._end_detached(s, reason) for s in streams), return_exceptions=True)
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -53,6 +53,13 @@ LOGIN_OR_2FA: S = {"oneOf": [LOGIN_OK, obj({"totp_required": {"const": True}, "c
 WINDOW: S = obj({"start": NUM, "end": NUM, "message": STR}, ["start", "end", "message"])
 
 
+FLAG_VIEW: S = obj({"flag_id": INT, "session_id": STR, "kind": STR, "review": STR,
+                    "snapshot_url": NULLABLE_STR}, ["flag_id", "session_id", "kind", "review"])
+CSRF: S = {"name": "X-CSRF-Token", "in": "header", "required": False, "schema": STR}
+FLAG_ID: S = {"name": "flag_id", "in": "path", "required": True, "schema": STR}
+USER_ID: S = {"name": "user_id", "in": "path", "required": True, "schema": STR}
+
+
 def _responses(ok_status: int, ok_schema: S, errors: tuple[int, ...]) -> S:
     out: S = {str(ok_status): {"description": "OK", "content": {"application/json": {"schema": ok_schema}}}}
     for status in sorted({*errors, 400, 413} if errors else errors):
@@ -143,6 +150,62 @@ PATHS: dict[str, dict[str, S]] = {
                                          (403, 409), obj({"code": STR}, ["code"]))},
     "/api/auth/totp/disable": {"post": op("Turn two-step verification off", OK, (403, 423),
                                           obj({"password": STR}, ["password"]))},
+    "/api/proctor/sessions": {"get": op("Live sessions on this node (proctors, admins)", obj(
+        {"sessions": {"type": "array", "items": obj({"session_id": STR, "state": STR, "reason": STR})},
+         "last_event_id": INT}, ["sessions", "last_event_id"]), (403,))},
+    "/api/proctor/events": {"get": {
+        **op("WebSocket of live events; ?after=ID replays what was missed", obj({}), (403,)),
+        "parameters": [{"name": "after", "in": "query", "required": False, "schema": STR}],
+        "responses": {"101": {"description": "switching to WebSocket"},
+                      **_responses(101, {}, (400, 401, 403))}}},
+    "/api/proctor/flags": {"get": {**op("Flags, newest first", obj({"flags": {"type": "array", "items": FLAG_VIEW}}),
+                                        (403,)),
+                                   "parameters": [{"name": "status", "in": "query", "required": False, "schema": STR},
+                                                  {"name": "limit", "in": "query", "required": False,
+                                                   "schema": STR}]}},
+    "/api/proctor/flags/{flag_id}/review": {"post": {
+        **op("Acknowledge, dismiss (with a note) or confirm (voids the flagged credit)", FLAG_VIEW,
+             (403, 404, 409), obj({"action": {"enum": ["acknowledge", "dismiss", "confirm"]}, "note": STR},
+                                  ["action"])),
+        "parameters": [FLAG_ID, CSRF]}},
+    "/api/proctor/flags/{flag_id}/snapshot": {"get": {
+        **op("The frame that raised the flag, boxes drawn (audited)", {}, (403, 404)),
+        "responses": {"200": {"description": "JPEG", "content": {"image/jpeg": {}}},
+                      **_responses(200, {}, (401, 403, 404))},
+        "parameters": [FLAG_ID]}},
+    "/api/proctor/sessions/{session_id}/timeline": {"get": {
+        **op("Samples, credited intervals, flags and adjustments of a session",
+             obj({"session": obj({}), "samples": {"type": "array"}, "intervals": {"type": "array"},
+                  "flags": {"type": "array"}, "adjustments": {"type": "array"}},
+                 ["session", "samples", "intervals", "flags", "adjustments"]), (403, 404)),
+        "parameters": SESSION_ID}},
+    "/api/proctor/sessions/{session_id}/view": {"post": {
+        **op("Watch a student's live video: SDP offer (recvonly) in, answer out",
+             obj({"sdp": STR, "type": STR, "viewer_id": STR}, ["sdp", "type", "viewer_id"]), (403, 404, 409),
+             obj({"sdp": STR, "type": {"enum": ["offer"]}}, ["sdp", "type"])),
+        "parameters": [*SESSION_ID, CSRF]}},
+    "/api/proctor/views/{viewer_id}": {"delete": {
+        **op("Stop watching", OK, (403, 404)),
+        "parameters": [{"name": "viewer_id", "in": "path", "required": True, "schema": STR}, CSRF]}},
+    "/api/proctor/export.csv": {"get": {
+        **op("Credited time and flags per student and topic, as CSV", {}, (403,)),
+        "responses": {"200": {"description": "CSV", "content": {"text/csv": {}}},
+                      **_responses(200, {}, (400, 401, 403))},
+        "parameters": [{"name": "from", "in": "query", "required": False, "schema": STR},
+                       {"name": "to", "in": "query", "required": False, "schema": STR}]}},
+    "/api/proctor/enrollments": {"get": op("Webcam enrollments waiting for approval", obj(
+        {"enrollments": {"type": "array"}}, ["enrollments"]), (403,))},
+    "/api/proctor/enrollments/{user_id}/photos/{photo_id}": {"get": {
+        **op("A reference photo (audited)", {}, (403, 404)),
+        "responses": {"200": {"description": "image", "content": {"image/jpeg": {}, "image/png": {}}},
+                      **_responses(200, {}, (401, 403, 404))},
+        "parameters": [USER_ID, {"name": "photo_id", "in": "path", "required": True, "schema": STR}]}},
+    "/api/proctor/enrollments/{user_id}": {"post": {
+        **op("Approve or reject a webcam enrollment", obj({"user_id": INT, "enrollment": STR}), (403, 404),
+             obj({"action": {"enum": ["approve", "reject"]}, "note": STR}, ["action"])),
+        "parameters": [USER_ID, CSRF]}},
+    "/api/adjustments": {"get": op("Credit a proctor voided from my time, with the note",
+                                   obj({"adjustments": {"type": "array"}}, ["adjustments"]))},
     "/api/maintenance": {"get": op("Current and upcoming maintenance windows",
                                    obj({"active": {"oneOf": [{"type": "null"}, WINDOW]},
                                         "upcoming": {"type": "array", "items": WINDOW}}, ["active", "upcoming"]),

@@ -14,7 +14,7 @@ from aiohttp import web
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 
-from .app import LIVE, SERVICES, SETTINGS, VERIFIER
+from .app import EVENTS, LIVE, SERVICES, SETTINGS, VERIFIER
 from .auth import WEB_SESSION, current_user, refuse_during_maintenance
 from .http import ApiError, field, read_json
 from .ingest import LatestFrame, drain
@@ -49,7 +49,7 @@ async def offer(request: web.Request) -> web.Response:
     found = services.catalog.topic(topic_id)
     if found is None:
         raise ApiError(404, "unknown_topic", f"no topic {topic_id!r} in the catalog")
-    module, _topic = found
+    module, topic = found
     _check_sdp(sdp)
     fresh = await services.students.get(user.id) or user
     if fresh.enrollment_status != "approved":
@@ -90,9 +90,10 @@ async def offer(request: web.Request) -> web.Response:
     before = (await services.ledger.credited_by_module(user.id)).get(module.id, 0.0)
     session_id = await services.ledger.start_session(user.id, topic_id, module.id, now)
     ctx = StreamContext(session_id, user.id, topic_id, module.id, before, float(module.required_seconds),
-                        request[WEB_SESSION].id)
+                        request[WEB_SESSION].id, {"id": user.id, "srn": user.srn, "name": user.name}, topic.title)
     stream = LiveStream(ctx, pc, LatestFrame(video[0]), refs, verifier, services.ledger, services.clock,
                         services.policy, settings.verify_timeout_s)
+    stream.events, stream.evidence = request.app[EVENTS], services.evidence
 
     @pc.on("datachannel")
     def on_datachannel(channel: Any) -> None:

@@ -195,15 +195,22 @@ PRE_LOGIN = {("POST", p) for p in ("/api/auth/login", "/api/auth/totp", "/api/au
 ANY_USER = {("GET", "/api/me"), ("GET", "/api/catalog"), ("GET", "/api/progress"), ("GET", "/api/auth/sessions"),
             ("POST", "/api/auth/password/change"), ("POST", "/api/auth/totp/setup"),
             ("POST", "/api/auth/totp/enable"), ("POST", "/api/auth/totp/disable"), ("POST", "/api/auth/logout"),
-            ("DELETE", "/api/auth/sessions/{public_id}")}
+            ("DELETE", "/api/auth/sessions/{public_id}"), ("GET", "/api/adjustments")}
 STUDENT_ONLY = {("POST", "/api/enrollment"), ("POST", "/api/webrtc/offer")}
 OWNER_OR_STAFF = {("GET", "/api/sessions/{session_id}"), ("POST", "/api/sessions/{session_id}/end")}
+STAFF_ONLY = {("GET", "/api/proctor/sessions"), ("GET", "/api/proctor/events"), ("GET", "/api/proctor/flags"),
+              ("POST", "/api/proctor/flags/{flag_id}/review"), ("GET", "/api/proctor/flags/{flag_id}/snapshot"),
+              ("GET", "/api/proctor/sessions/{session_id}/timeline"),
+              ("POST", "/api/proctor/sessions/{session_id}/view"),
+              ("DELETE", "/api/proctor/views/{viewer_id}"), ("GET", "/api/proctor/export.csv"),
+              ("GET", "/api/proctor/enrollments"), ("GET", "/api/proctor/enrollments/{user_id}/photos/{photo_id}"),
+              ("POST", "/api/proctor/enrollments/{user_id}")}
 
 
 async def test_authorization_matrix(rig: Any, aiohttp_client: Any) -> None:
     routes = {(r.method, r.resource.canonical) for r in rig.app.router.routes()
               if r.resource is not None and r.resource.canonical.startswith("/api/") and r.method != "HEAD"}
-    assert routes == PUBLIC | PRE_LOGIN | ANY_USER | STUDENT_ONLY | OWNER_OR_STAFF
+    assert routes == PUBLIC | PRE_LOGIN | ANY_USER | STUDENT_ONLY | OWNER_OR_STAFF | STAFF_ONLY
     students = rig.app[SERVICES].students
     for username, role in (("pat", "proctor"), ("ada", "admin")):
         await students.add_staff(username, username.title(), role, hash_password(PASSWORD))
@@ -227,13 +234,17 @@ async def test_authorization_matrix(rig: Any, aiohttp_client: Any) -> None:
         for method, path in sorted(routes - PUBLIC - PRE_LOGIN, key=lambda r: (r[1], r[0])):
             if path.endswith("/logout"):
                 continue  # would end this client's login mid-matrix; covered in test_api
-            url = path.replace("{session_id}", sid).replace("{public_id}", "0000000000000000")
+            url = (path.replace("{session_id}", sid).replace("{public_id}", "0000000000000000")
+                   .replace("{flag_id}", "1").replace("{viewer_id}", "v").replace("{user_id}", str(mad.id))
+                   .replace("{photo_id}", "1"))
             resp = await c.request(method, url, headers=h, json={})
             status = resp.status
             if who is None:
                 assert status == 401, (method, path)
             elif (method, path) in STUDENT_ONLY and who in ("pat", "ada"):
                 assert status == 403, (who, method, path, status)
+            elif (method, path) in STAFF_ONLY and who not in ("pat", "ada"):
+                assert status == 403, (who, method, path, status)  # students never see proctor data
             elif (method, path) in OWNER_OR_STAFF:
                 expected_ok = who in ("MAD001", "pat", "ada")
                 assert (status < 400) if expected_ok else (status == 404), (who, method, path, status)
