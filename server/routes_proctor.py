@@ -5,7 +5,6 @@ live view, CSV export and enrollment approvals. docs/api-proctor.md is the contr
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
@@ -87,19 +86,20 @@ async def events(request: web.Request) -> web.WebSocketResponse:
             if event.type == "resync":
                 break  # the client reloads its state and reconnects with the new last id
 
-    sender = asyncio.create_task(forward(), name="proctor-events")
-    try:
+    async def drain_client() -> None:
         # Reading is how we learn the client went away; clients send nothing we need.
         async for msg in ws:
             if msg.type == WSMsgType.ERROR:
                 break
-            if sender.done():
-                break
-            _ = msg
+
+    sender = asyncio.create_task(forward(), name="proctor-events-send")
+    reader = asyncio.create_task(drain_client(), name="proctor-events-read")
+    try:
+        await asyncio.wait({sender, reader}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        sender.cancel()
-        with contextlib.suppress(asyncio.CancelledError, ConnectionResetError):
-            await sender
+        for task in (sender, reader):
+            task.cancel()
+        await asyncio.gather(sender, reader, return_exceptions=True)
         await subscription.aclose()
         request.app[WEBSOCKETS].discard(ws)
         await ws.close()
