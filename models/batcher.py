@@ -72,7 +72,7 @@ class Batcher:
     """Collects requests from many coroutines and runs them as batches in one thread."""
 
     def __init__(self, model: BatchModel, max_batch_size: int = 16, max_wait_ms: float = 20.0,
-                 max_queue: int = 1024) -> None:
+                 max_queue: int = 1024, on_batch: Callable[[int, float], None] | None = None) -> None:
         if max_batch_size < 1:
             raise ValueError("max_batch_size must be at least 1")
         if max_wait_ms < 0:
@@ -82,6 +82,7 @@ class Batcher:
         self.max_wait_s = max_wait_ms / 1000.0
         self.max_queue = max_queue
         self.stats = BatcherStats()
+        self.on_batch = on_batch  # (batch size, inference seconds), e.g. for a metrics histogram
         self._queue: asyncio.Queue[_Pending] | None = None
         self._task: asyncio.Task[None] | None = None
         self._executor: ThreadPoolExecutor | None = None
@@ -181,7 +182,10 @@ class Batcher:
                     if not p.future.done():
                         p.future.set_exception(exc)
                 continue
-            self.stats.record(len(live), waits, time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            self.stats.record(len(live), waits, elapsed)
+            if self.on_batch is not None:
+                self.on_batch(len(live), elapsed)
             for p, result in zip(live, results, strict=True):
                 if p.future.done():
                     continue

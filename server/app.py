@@ -34,6 +34,7 @@ from .config import Settings
 from .http import error_middleware, security_headers
 from .live import LiveRegistry
 from .live_view import Viewers
+from .metrics import METRICS, Metrics
 from .retention import RetentionJob
 from .verifier import LocalVerifier
 
@@ -78,11 +79,12 @@ def default_engine(settings: Settings) -> Engine:
 
 def create_app(settings: Settings, *, clock: Clock | None = None,
                engine_factory: EngineFactory = default_engine) -> web.Application:
-    from . import auth, openapi, routes_accounts, routes_proctor, routes_student, routes_webrtc
+    from . import auth, metrics, openapi, routes_accounts, routes_proctor, routes_student, routes_webrtc
 
     app = web.Application(client_max_size=settings.max_body_bytes,
                           middlewares=[error_middleware, auth.auth_middleware])
     app[SETTINGS] = settings
+    app[METRICS] = Metrics()
     clock = clock or SystemClock()
 
     async def database(app: web.Application) -> AsyncIterator[None]:
@@ -114,7 +116,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
         import asyncio
 
         engine = await asyncio.to_thread(engine_factory, settings)  # loading weights blocks
-        v = LocalVerifier(engine, settings.max_batch_size, settings.max_wait_ms)
+        v = LocalVerifier(engine, settings.max_batch_size, settings.max_wait_ms,
+                          on_batch=app[METRICS].observe_batch)
         await v.start()
         app[VERIFIER] = v
         try:
@@ -153,6 +156,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     openapi.setup_routes(app)
     routes_accounts.setup_routes(app)
     routes_proctor.setup_routes(app)
+    metrics.setup_routes(app)
     app.router.add_get("/", index)
     app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
     return app

@@ -28,6 +28,7 @@ from proctor.ledger import Ledger
 from proctor.session import LiveSession, SessionUpdate
 
 from .ingest import LatestFrame, to_rgb
+from .metrics import Metrics
 from .verifier import FrameVerifier, Outcome
 
 log = logging.getLogger("proctor.live")
@@ -77,6 +78,7 @@ class LiveStream:
         self._last_rgb: object | None = None  # the frame of the latest sample, for evidence
         self.flag_ids: dict[tuple[str, float], int] = {}  # (kind, started_at) → flag id
         self.started_at = clock.now()
+        self.metrics: Metrics | None = None
         self._write_lock = asyncio.Lock()  # ledger writes stay in sample order
 
     @property
@@ -145,8 +147,14 @@ class LiveStream:
                 outcome = Outcome(Reason.CAMERA_LOST, None, 0)
             else:
                 self._last_rgb = rgb
+                started = asyncio.get_running_loop().time()
                 outcome = await self.verifier.verify(rgb, self.references, self.verify_timeout_s)  # type: ignore[arg-type]
+                if self.metrics is not None:
+                    self.metrics.verify_latency.observe(asyncio.get_running_loop().time() - started)
         self.last_outcome = outcome
+        if self.metrics is not None:
+            self.metrics.samples.inc()
+            self.metrics.verdicts.labels(outcome.reason.value).inc()
         sample = Sample(at=at, reason=outcome.reason, score=outcome.score)
         update = self.session.record_sample(sample)
         await self.ledger.record_sample(self.session_id, at, sample.reason.value, outcome.score)
@@ -157,7 +165,8 @@ class LiveStream:
             sid = self.session_id
             if update.credited is not None:
                 c = update.credited
-                await self.ledger.append_interval(sid, c.seq, c.start, c.end)
+                if await self.ledger.append_interval(sid, c.seq, c.start, c.end) and self.metrics is not None:
+                    self.metrics.credited.inc(c.end - c.start)
             for flag in update.raised:
                 flag_id = await self.ledger.record_flag_raised(sid, flag.kind.value, flag.started_at)
                 self.flag_ids[(flag.kind.value, flag.started_at)] = flag_id

@@ -19,6 +19,7 @@ from .auth import WEB_SESSION, current_user, refuse_during_maintenance
 from .http import ApiError, field, read_json
 from .ingest import LatestFrame, drain
 from .live import LiveStream, StreamContext
+from .metrics import METRICS
 
 log = logging.getLogger("proctor.webrtc")
 MAX_SDP = 64 * 1024
@@ -94,6 +95,7 @@ async def offer(request: web.Request) -> web.Response:
     stream = LiveStream(ctx, pc, LatestFrame(video[0]), refs, verifier, services.ledger, services.clock,
                         services.policy, settings.verify_timeout_s)
     stream.events, stream.evidence = request.app[EVENTS], services.evidence
+    stream.metrics = request.app[METRICS]
 
     @pc.on("datachannel")
     def on_datachannel(channel: Any) -> None:

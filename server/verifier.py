@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -54,11 +55,12 @@ class FrameVerifier(Protocol):
 class LocalVerifier:
     """The in-process engine + batcher (the embedded default; Redis workers come later)."""
 
-    def __init__(self, engine: Engine, max_batch_size: int, max_wait_ms: float) -> None:
+    def __init__(self, engine: Engine, max_batch_size: int, max_wait_ms: float,
+                 on_batch: Callable[[int, float], None] | None = None) -> None:
         self.engine = engine
         self.model_name = engine.model_name
         self.dim = engine.spec.dim
-        self.batcher = Batcher(engine, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms)
+        self.batcher = Batcher(engine, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, on_batch=on_batch)
 
     async def start(self) -> None:
         await self.batcher.start()
