@@ -30,9 +30,10 @@ from proctor.outbox import OutboxSender
 from proctor.review import Review
 from proctor.students import Students
 
+from .cluster import ClusterBridge
 from .config import Settings
 from .http import error_middleware, security_headers
-from .live import LiveRegistry
+from .live import LiveRegistry, LiveStream
 from .live_view import Viewers
 from .metrics import METRICS, Metrics
 from .retention import RetentionJob
@@ -66,8 +67,16 @@ LIVE = web.AppKey("live", LiveRegistry)
 EVENTS = web.AppKey("events", EventBus)
 VIEWERS = web.AppKey("viewers", Viewers)
 WEBSOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("websockets")
+CLUSTER: web.AppKey[ClusterBridge | None] = web.AppKey("cluster")
 
 EngineFactory = Callable[[Settings], Engine]
+
+
+def default_node_id() -> str:
+    import os
+    import socket
+
+    return f"{socket.gethostname()}-{os.getpid()}"
 
 
 def default_engine(settings: Settings) -> Engine:
@@ -127,15 +136,28 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
 
     async def live(app: web.Application) -> AsyncIterator[None]:
         viewers = Viewers(settings.max_viewers_per_student)
-        registry = LiveRegistry(on_end=viewers.close_session)
-        app[LIVE], app[VIEWERS] = registry, viewers
-        app[EVENTS] = EventBus(clock=clock)
+        bus = EventBus(clock=clock)
+        cluster = (ClusterBridge(settings.redis_url, settings.node_id or default_node_id(), bus,
+                                 lambda user_id, reason: registry.end_user(user_id, reason))
+                   if settings.redis_url else None)
+
+        async def on_end(stream: LiveStream) -> None:
+            await viewers.close_session(stream.session_id)
+            if cluster is not None:
+                await cluster.release_stream(stream.ctx.user_id, stream.session_id)
+
+        registry = LiveRegistry(on_end=on_end)
+        app[LIVE], app[VIEWERS], app[EVENTS], app[CLUSTER] = registry, viewers, bus, cluster
         app[WEBSOCKETS] = set()
+        if cluster is not None:
+            await cluster.start()
         try:
             yield
         finally:
             await registry.aclose("server_shutdown")
             await viewers.aclose()
+            if cluster is not None:
+                await cluster.aclose()
 
     app.cleanup_ctx.extend([database, verifier, live])
 

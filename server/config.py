@@ -42,6 +42,8 @@ class Settings:
     max_body_bytes: int = 1024 * 1024  # larger request bodies get 413
     max_viewers_per_student: int = 3  # proctors watching one student's live video at once
     snapshot_retention_days: float = 7.0  # flag evidence is deleted after this
+    redis_url: str = ""  # scale-out: jobs to GPU workers over Redis Streams, events shared between nodes
+    node_id: str = ""  # this media node's name in the cluster; "" = hostname-pid
 
     @property
     def max_gap_s(self) -> float:

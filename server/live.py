@@ -265,7 +265,7 @@ class LiveStream:
 class LiveRegistry:
     """The live streams of this node: at most one per student."""
 
-    def __init__(self, on_end: Callable[[str], Awaitable[None]] | None = None) -> None:
+    def __init__(self, on_end: Callable[[LiveStream], Awaitable[None]] | None = None) -> None:
         self._by_user: dict[int, LiveStream] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._on_end = on_end  # e.g. close the proctors' views of that session
@@ -276,7 +276,7 @@ class LiveRegistry:
     async def _end_detached(self, stream: LiveStream, reason: str) -> None:
         await stream.aclose(reason)
         if self._on_end is not None:
-            await self._on_end(stream.session_id)
+            await self._on_end(stream)
 
     def track(self, task: asyncio.Task[None]) -> None:
         """Keep a closing task referenced until done, and awaited at shutdown."""
@@ -305,7 +305,7 @@ class LiveRegistry:
             del self._by_user[stream.ctx.user_id]
         await stream.aclose(reason)
         if self._on_end is not None:
-            await self._on_end(stream.session_id)
+            await self._on_end(stream)
 
     async def end_web_session(self, web_session_id: str, reason: str) -> None:
         for stream in [s for s in self._by_user.values() if s.ctx.web_session_id == web_session_id]:

@@ -75,7 +75,10 @@ async def readyz(request: web.Request) -> web.Response:
         checks["db"] = True
     except Exception:
         checks["db"] = False
-    ping = getattr(verifier, "ping", None)
+    from .app import CLUSTER
+
+    cluster = request.app.get(CLUSTER)
+    ping = getattr(verifier, "ping", None) or (cluster.ping if cluster is not None else None)
     checks["redis"] = (await ping()) if ping is not None else None
     ready = all(v for v in checks.values() if v is not None)
     return web.json_response({"ready": ready, **checks}, status=200 if ready else 503)

@@ -14,7 +14,7 @@ from aiohttp import web
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 
-from .app import EVENTS, LIVE, SERVICES, SETTINGS, VERIFIER
+from .app import CLUSTER, EVENTS, LIVE, SERVICES, SETTINGS, VERIFIER
 from .auth import WEB_SESSION, current_user, refuse_during_maintenance
 from .http import ApiError, field, read_json
 from .ingest import LatestFrame, drain
@@ -108,6 +108,9 @@ async def offer(request: web.Request) -> web.Response:
             stream.close_soon("connection_lost")
 
     await live.add(stream)
+    cluster = request.app[CLUSTER]
+    if cluster is not None:
+        await cluster.claim_stream(user.id, session_id)  # ends the student's stream on any other node
     stream.start()
     for t in drains:
         stream.track_task(t)

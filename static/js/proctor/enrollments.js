@@ -1,0 +1,128 @@
+// Pending webcam enrollments: each student's reference photos with Approve / Reject.
+// Rejecting removes the photos so the student enrolls again; the optional note says why.
+
+import { ApiError, api } from '../api.js';
+import { $, el, setText, show } from '../dom.js';
+import { studentText } from './words.js';
+
+const REFRESH_MS = 60000;
+let uid = 0;
+
+export class Enrollments {
+  constructor() {
+    this.list = $('enr-list');
+    this.timer = null;
+    this.loading = false;
+    $('enr-refresh').addEventListener('click', () => this.load(true));
+  }
+
+  start() {
+    this.load();
+    clearInterval(this.timer);
+    this.timer = setInterval(() => this.load(), REFRESH_MS);
+  }
+
+  stop() {
+    clearInterval(this.timer);
+    this.timer = null;
+    this.list.replaceChildren();
+    this.list.dataset.sig = '';
+  }
+
+  async load(announce = false) {
+    if (this.loading) return;
+    this.loading = true;
+    const btn = $('enr-refresh');
+    btn.disabled = true;
+    try {
+      const data = await api.get('/api/proctor/enrollments');
+      setText($('enr-error'), '');
+      this.render(Array.isArray(data?.enrollments) ? data.enrollments : []);
+      if (announce) setText($('enr-done'), `${this.list.children.length} waiting for approval.`);
+    } catch (err) {
+      setText($('enr-error'), `Couldn't load the photos to approve: ${err.message}`);
+    } finally {
+      this.loading = false;
+      btn.disabled = false;
+    }
+  }
+
+  render(enrollments) {
+    // Don't rebuild (and reload every photo, each view audited) when nothing changed.
+    const sig = JSON.stringify(enrollments.map((e) => [e.user_id, (e.photos ?? []).map((p) => p.id)]));
+    if (this.list.dataset.sig !== sig) {
+      this.list.dataset.sig = sig;
+      this.list.replaceChildren(...enrollments.map((e) => this.item(e)));
+    }
+    setText($('enr-count'), enrollments.length ? String(enrollments.length) : '');
+    show($('enr-empty'), enrollments.length === 0);
+  }
+
+  item(e) {
+    const base = `enr-${++uid}`;
+    const who = studentText(e);
+    const photos = (Array.isArray(e.photos) ? e.photos : []).map((p, i, all) => el('li', {},
+      el('a', { href: p.url, target: '_blank', rel: 'noopener',
+        'aria-label': `Reference photo ${i + 1} of ${all.length} of ${who} (opens full size in a new tab)` },
+      el('img', { className: 'enr-photo', src: p.url, alt: `Reference photo ${i + 1} of ${who}`,
+        loading: 'lazy', width: '96', height: '72' }))));
+    const approve = el('button', { type: 'button', className: 'btn btn-small btn-primary',
+      'aria-describedby': `${base}-who` }, 'Approve');
+    const reject = el('button', { type: 'button', className: 'btn btn-small btn-danger',
+      'aria-describedby': `${base}-who`, 'aria-expanded': 'false', 'aria-controls': `${base}-form` }, 'Reject…');
+    const note = el('input', { type: 'text', id: `${base}-note`, maxLength: 500, autocomplete: 'off' });
+    const send = el('button', { type: 'submit', className: 'btn btn-small btn-danger' }, 'Reject photos');
+    const cancel = el('button', { type: 'button', className: 'btn btn-small btn-quiet' }, 'Cancel');
+    const error = el('p', { className: 'error small', role: 'alert' });
+    const form = el('form', { id: `${base}-form`, className: 'enr-form', hidden: true, noValidate: true },
+      el('div', { className: 'field' },
+        el('label', { htmlFor: `${base}-note` }, 'Reason for the student (optional)'), note),
+      el('p', { className: 'small muted' }, 'The photos are removed and the student is asked to take new ones.'),
+      el('div', { className: 'actions' }, send, cancel));
+    const li = el('li', { className: 'enr-item' },
+      el('p', { className: 'enr-who', id: `${base}-who` }, el('strong', {}, e.name || 'Unknown student'), ' ',
+        el('span', { className: 'muted' }, e.srn ?? '')),
+      photos.length ? el('ul', { className: 'enr-photos', 'aria-label': `Reference photos of ${who}` }, ...photos)
+        : el('p', { className: 'muted small' }, 'No photos.'),
+      error,
+      el('div', { className: 'actions' }, approve, reject),
+      form);
+
+    const decide = async (action, text) => {
+      for (const b of [approve, reject, send]) b.disabled = true;
+      setText(error, '');
+      try {
+        await api.post(`/api/proctor/enrollments/${encodeURIComponent(e.user_id)}`,
+          text ? { action, note: text } : { action });
+        const next = li.nextElementSibling ?? li.previousElementSibling;
+        const hadFocus = li.contains(document.activeElement);
+        li.remove();
+        this.list.dataset.sig = '';
+        setText($('enr-done'), `${who}: photos ${action === 'approve' ? 'approved' : 'rejected'}.`);
+        const left = this.list.children.length;
+        setText($('enr-count'), left ? String(left) : '');
+        show($('enr-empty'), left === 0);
+        if (hadFocus) (next?.querySelector('button') ?? $('enr-title')).focus?.();
+      } catch (err) {
+        setText(error, `Couldn't ${action} the photos: ${err instanceof ApiError ? err.message : 'please try again.'}`);
+        for (const b of [approve, reject, send]) b.disabled = false;
+      }
+    };
+    approve.addEventListener('click', () => decide('approve', ''));
+    reject.addEventListener('click', () => {
+      show(form, true);
+      reject.setAttribute('aria-expanded', 'true');
+      note.focus();
+    });
+    cancel.addEventListener('click', () => {
+      show(form, false);
+      reject.setAttribute('aria-expanded', 'false');
+      reject.focus();
+    });
+    form.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      decide('reject', note.value.trim());
+    });
+    return li;
+  }
+}

@@ -1,0 +1,218 @@
+"""The proctors' dashboard (/proctor) in a real Chromium, against real aiortc student streams.
+
+The server runs in this test's event loop; two students stream from the test itself (aiortc, see
+streaming.py): MAD001 shows Madonna's face (genuine), and BEN001's account shows Madonna's face too
+(an impostor for BEN001). A proctor logs in through the page and must see, from the live events,
+the impostor's tile say "Face doesn't match your profile photo" with a flag and its snapshot in the
+flag feed, and the genuine tile say "Verified". Then the drawer: timeline, live video, and a
+confirmed flag. Written to the contract in docs/api-proctor.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from playwright.async_api import ConsoleMessage, Page, async_playwright, expect
+from playwright.async_api import Error as PlaywrightError
+
+from models.frames import photo_to_frame
+from proctor.accounts import hash_password
+from server.app import SERVICES, create_app
+from server.config import Settings
+
+from .streaming import StreamClient, moving_frames
+from .test_browser import ARTIFACTS, WAIT_S, chromium  # noqa: F401  (chromium is a fixture)
+from .test_live_session import PASSWORD, enroll_student
+
+MISMATCH = "Face doesn't match your profile photo"
+STAFF_USER = "pat"
+
+Rig = dict[str, Any]
+NewPage = Callable[..., Awaitable[Page]]
+
+
+@pytest.fixture
+async def rig(engine: Any, references: Any, tmp_path: Path) -> AsyncIterator[Rig]:
+    """The real app on a free port with two enrolled students and a proctor; `stream(srn, face)`."""
+    settings = Settings(db=f"sqlite:///{tmp_path / 'p.db'}", sample_interval_s=1.0, verify_timeout_s=5.0,
+                        max_wait_ms=5, demo=False)
+    app = create_app(settings, engine_factory=lambda s: engine)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    streams: list[StreamClient] = []
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(runner.cleanup)
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        await enroll_student(app, "MAD001", references["madonna"])
+        await enroll_student(app, "BEN001", references["ben_afflek"])
+        await app[SERVICES].students.add_staff(STAFF_USER, "Pat", "proctor", hash_password(PASSWORD))
+
+        async def stream(srn: str, face: Any) -> StreamClient:
+            # Each student is its own HTTP client (own login cookie); the jar must accept 127.0.0.1.
+            http = aiohttp.ClientSession(base_url=base, cookie_jar=aiohttp.CookieJar(unsafe=True))
+            stack.push_async_callback(http.close)
+            resp = await http.post("/api/auth/login", json={"srn": srn, "password": PASSWORD})
+            assert resp.status == 200, await resp.text()
+            client = StreamClient(http, str((await resp.json())["csrf_token"]))
+            streams.append(client)
+            stack.push_async_callback(client.close)  # runs before its session closes
+            first_topic = app[SERVICES].catalog.modules[0].topics[0].id
+            await client.start(moving_frames(lambda s: photo_to_frame(face, shift=s)), first_topic)
+            return client
+
+        yield {"app": app, "base": base, "stream": stream}
+
+
+@pytest.fixture
+async def new_page(chromium: str) -> AsyncIterator[NewPage]:  # noqa: F811 (the imported fixture)
+    """Pages in one Chromium; script errors, CSP violations and unexpected failed requests fail the test."""
+    errors: list[str] = []
+    async with contextlib.AsyncExitStack() as stack:
+        pw = await stack.enter_async_context(async_playwright())
+        try:
+            browser = await pw.chromium.launch(executable_path=chromium, headless=True, args=[
+                "--no-sandbox", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--no-first-run", "--disable-gpu"])
+        except PlaywrightError as exc:
+            pytest.fail(f"could not launch Chromium at {chromium}: {exc}")
+        stack.push_async_callback(browser.close)
+
+        async def open_page(**context_options: Any) -> Page:
+            context = await browser.new_context(**{"viewport": {"width": 1280, "height": 720}, **context_options})
+            stack.push_async_callback(context.close)
+            page = await context.new_page()
+            page.set_default_timeout(WAIT_S * 1000)
+            page.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
+            page.on("console", lambda msg: errors.append(f"console: {msg.text} ({msg.location.get('url')})")
+                    if msg.type == "error" and not _expected_console_error(msg) else None)
+            return page
+
+        yield open_page
+        assert not errors, "the page logged errors:\n" + "\n".join(errors)
+
+
+def _expected_console_error(msg: ConsoleMessage) -> bool:
+    # Before login the page asks /api/me and gets 401 by design; Chromium logs every 4xx.
+    return "status of 401" in msg.text and str(msg.location.get("url", "")).endswith("/api/me")
+
+
+async def log_in(page: Page, base: str, username: str) -> None:
+    await page.goto(base + "/proctor")
+    await page.locator("#username").fill(username)
+    await page.locator("#password").fill(PASSWORD)
+    await page.locator("#login-btn").click()
+
+
+async def api_json(page: Page, base: str, path: str) -> dict[str, Any]:
+    """GET with the page's own login cookie."""
+    resp = await page.request.get(base + path)
+    assert resp.ok, f"GET {path}: {resp.status} {await resp.text()}"
+    return dict(await resp.json())
+
+
+async def screenshot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=ARTIFACTS / name)
+
+
+@pytest.mark.browser
+async def test_proctor_sees_the_impostor_flagged_and_the_genuine_student_verified(
+        rig: Rig, new_page: NewPage, photos: Any) -> None:
+    base = rig["base"]
+    page = await new_page()
+    await log_in(page, base, STAFF_USER)
+    await expect(page.locator("#app-view")).to_be_visible()
+    await expect(page.locator("#conn")).to_have_text("Live updates on")  # the event socket is open
+
+    # Both students start after the page is up: their tiles come from the live events.
+    genuine = await rig["stream"]("MAD001", photos["madonna"][1])
+    impostor = await rig["stream"]("BEN001", photos["madonna"][1])  # Madonna's face on Ben's account
+    fake_tile = page.locator(f"#tile-{impostor.session_id}")
+    real_tile = page.locator(f"#tile-{genuine.session_id}")
+
+    await expect(fake_tile.locator(".tile-status")).to_have_text(MISMATCH)
+    await expect(fake_tile).to_contain_text("BEN001")
+    await expect(fake_tile).to_have_attribute("data-level", "flagged")  # flag_after = 3 samples
+    await expect(fake_tile).to_contain_text("1 open flag")
+    item = page.locator("#flag-feed li", has_text="BEN001")
+    await expect(item).to_have_count(1)
+    await expect(item).to_contain_text(MISMATCH)
+    snapshot = item.locator("img.flag-snapshot")
+    await expect(snapshot).to_be_visible()
+    await expect(snapshot).to_have_attribute("src", re.compile(r"^/api/proctor/flags/\d+/snapshot$"))
+    await snapshot.evaluate("img => img.decode()")  # the JPEG really loaded (throws if it can't)
+    assert await snapshot.evaluate("img => img.naturalWidth") > 0
+
+    await expect(real_tile.locator(".tile-status")).to_have_text("Verified")
+    await expect(real_tile).to_have_attribute("data-level", "verified")
+    await expect(real_tile).to_contain_text("MAD001")
+    # Needs attention first: the flagged impostor is the first tile.
+    await expect(page.locator("#tiles > li").first).to_have_id(f"tile-{impostor.session_id}")
+    # The filter narrows by SRN.
+    await page.locator("#filter").fill("mad001")
+    await expect(fake_tile).to_be_hidden()
+    await expect(real_tile).to_be_visible()
+    await page.locator("#filter").fill("")
+    await expect(fake_tile).to_be_visible()
+    await screenshot(page, "dashboard.png")
+
+    # What the page shows is what the server says.
+    listed = await api_json(page, base, "/api/proctor/sessions")
+    by_id = {s["session_id"]: s for s in listed["sessions"]}
+    assert by_id[impostor.session_id]["reason"] == "mismatch" and by_id[impostor.session_id]["open_flags"]
+    assert by_id[genuine.session_id]["state"] == "verified"
+
+    # The drawer: timeline, then the student's live video.
+    await fake_tile.locator("button").click()
+    drawer = page.locator("#drawer")
+    await expect(drawer).to_be_visible()
+    await expect(page.locator("#drawer-title")).to_have_text("Student BEN001")
+    await expect(page.locator("#tl-summary")).to_contain_text(f"× {MISMATCH}")
+    await expect(page.locator("#timeline")).to_have_attribute("aria-label", re.compile(r"^Timeline: Credited"))
+    await expect(drawer.locator("img.flag-snapshot")).to_have_count(1)
+    async with page.expect_response(lambda r: r.url.endswith(f"/api/proctor/sessions/{impostor.session_id}/view")
+                                    and r.request.method == "POST") as offered:
+        await page.locator("#watch-live").click()
+    assert (await offered.value).ok, await (await offered.value).text()
+    await expect(page.locator("#live-msg")).to_have_text(re.compile(r"^Watching live"))
+    await page.wait_for_function("() => document.getElementById('live-video').videoWidth > 0")
+    await screenshot(page, "dashboard-drawer.png")
+    async with page.expect_response(lambda r: "/api/proctor/views/" in r.url
+                                    and r.request.method == "DELETE") as closed:
+        await page.locator("#stop-watching").click()
+    assert (await closed.value).ok, f"{(await closed.value).status} {await (await closed.value).text()}"
+    await expect(page.locator("#watch-live")).to_be_visible()
+    await page.keyboard.press("Escape")
+    await expect(drawer).to_be_hidden()
+
+    # Confirm the flag with a note: it leaves the feed, and the server has it confirmed.
+    await item.get_by_role("button", name="Confirm…").click()
+    await expect(item).to_contain_text("voids the credited time of the flagged span")
+    await item.locator("textarea").fill("Someone else was studying on this account.")
+    async with page.expect_response(lambda r: "/review" in r.url) as reviewed:
+        await item.get_by_role("button", name="Confirm and void the time").click()
+    assert (await reviewed.value).ok, await (await reviewed.value).text()
+    await expect(page.locator("#flag-feed li", has_text="BEN001")).to_have_count(0)
+    await expect(page.locator("#flags-done")).to_contain_text("confirmed")
+    flags = (await api_json(page, base, "/api/proctor/flags?status=all"))["flags"]
+    mine = [f for f in flags if f["session_id"] == impostor.session_id]
+    assert mine and mine[0]["review"] == "confirmed" and mine[0]["note"]
+
+
+@pytest.mark.browser
+async def test_a_student_is_told_the_page_is_for_proctors(rig: Rig, new_page: NewPage) -> None:
+    page = await new_page()
+    await log_in(page, rig["base"], "MAD001")  # a student typing their SRN into the staff form
+    await expect(page.locator("#denied-title")).to_have_text("This page is for proctors")
+    await expect(page.locator("#app-view")).to_be_hidden()
+    await page.locator("#logout-btn").click()
+    await expect(page.locator("#login-view")).to_be_visible()
