@@ -60,6 +60,11 @@ FLAG_ID: S = {"name": "flag_id", "in": "path", "required": True, "schema": STR}
 USER_ID: S = {"name": "user_id", "in": "path", "required": True, "schema": STR}
 
 
+def _errors(errors: tuple[int, ...]) -> S:
+    return {str(status): {"description": "error", "content": {"application/json": {"schema": ERROR}}}
+            for status in sorted(errors)}
+
+
 def _responses(ok_status: int, ok_schema: S, errors: tuple[int, ...]) -> S:
     out: S = {str(ok_status): {"description": "OK", "content": {"application/json": {"schema": ok_schema}}}}
     for status in sorted({*errors, 400, 413} if errors else errors):
@@ -156,8 +161,7 @@ PATHS: dict[str, dict[str, S]] = {
     "/api/proctor/events": {"get": {
         **op("WebSocket of live events; ?after=ID replays what was missed", obj({}), (403,)),
         "parameters": [{"name": "after", "in": "query", "required": False, "schema": STR}],
-        "responses": {"101": {"description": "switching to WebSocket"},
-                      **_responses(101, {}, (400, 401, 403))}}},
+        "responses": {"101": {"description": "switching to WebSocket"}, **_errors((400, 401, 403))}}},
     "/api/proctor/flags": {"get": {**op("Flags, newest first", obj({"flags": {"type": "array", "items": FLAG_VIEW}}),
                                         (403,)),
                                    "parameters": [{"name": "status", "in": "query", "required": False, "schema": STR},
@@ -170,8 +174,7 @@ PATHS: dict[str, dict[str, S]] = {
         "parameters": [FLAG_ID, CSRF]}},
     "/api/proctor/flags/{flag_id}/snapshot": {"get": {
         **op("The frame that raised the flag, boxes drawn (audited)", {}, (403, 404)),
-        "responses": {"200": {"description": "JPEG", "content": {"image/jpeg": {}}},
-                      **_responses(200, {}, (401, 403, 404))},
+        "responses": {"200": {"description": "JPEG", "content": {"image/jpeg": {}}}, **_errors((401, 403, 404))},
         "parameters": [FLAG_ID]}},
     "/api/proctor/sessions/{session_id}/timeline": {"get": {
         **op("Samples, credited intervals, flags and adjustments of a session",
@@ -189,8 +192,7 @@ PATHS: dict[str, dict[str, S]] = {
         "parameters": [{"name": "viewer_id", "in": "path", "required": True, "schema": STR}, CSRF]}},
     "/api/proctor/export.csv": {"get": {
         **op("Credited time and flags per student and topic, as CSV", {}, (403,)),
-        "responses": {"200": {"description": "CSV", "content": {"text/csv": {}}},
-                      **_responses(200, {}, (400, 401, 403))},
+        "responses": {"200": {"description": "CSV", "content": {"text/csv": {}}}, **_errors((400, 401, 403))},
         "parameters": [{"name": "from", "in": "query", "required": False, "schema": STR},
                        {"name": "to", "in": "query", "required": False, "schema": STR}]}},
     "/api/proctor/enrollments": {"get": op("Webcam enrollments waiting for approval", obj(
@@ -198,7 +200,7 @@ PATHS: dict[str, dict[str, S]] = {
     "/api/proctor/enrollments/{user_id}/photos/{photo_id}": {"get": {
         **op("A reference photo (audited)", {}, (403, 404)),
         "responses": {"200": {"description": "image", "content": {"image/jpeg": {}, "image/png": {}}},
-                      **_responses(200, {}, (401, 403, 404))},
+                      **_errors((401, 403, 404))},
         "parameters": [USER_ID, {"name": "photo_id", "in": "path", "required": True, "schema": STR}]}},
     "/api/proctor/enrollments/{user_id}": {"post": {
         **op("Approve or reject a webcam enrollment", obj({"user_id": INT, "enrollment": STR}), (403, 404),
