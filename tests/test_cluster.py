@@ -1,0 +1,93 @@
+"""Two media nodes sharing one Redis and one ledger: a proctor on node A sees students on node B, and
+a student has one live stream across nodes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from models.frames import photo_to_frame
+from proctor.accounts import hash_password
+from server.app import CLUSTER, LIVE, SERVICES, create_app
+
+from .redis_server import RedisServer
+from .streaming import StreamClient, moving_frames
+from .test_live_session import PASSWORD, enroll_student, login, settings_for, topic
+
+
+@pytest.fixture
+async def redis_server(tmp_path: Path) -> AsyncIterator[RedisServer]:
+    if not RedisServer.available():
+        pytest.fail("redis-server is not installed (make test installs it)")
+    server = RedisServer(tmp_path)
+    await asyncio.to_thread(server.start)
+    yield server
+    await asyncio.to_thread(server.stop)
+
+
+@pytest.fixture
+async def nodes(aiohttp_client: Any, engine: Any, references: Any, redis_server: RedisServer,
+                tmp_path: Path) -> AsyncIterator[tuple[Any, Any]]:
+    a = await aiohttp_client(create_app(settings_for(tmp_path, redis_url=redis_server.url, node_id="A"),
+                                        engine_factory=lambda s: engine))
+    b = await aiohttp_client(create_app(settings_for(tmp_path, redis_url=redis_server.url, node_id="B"),
+                                        engine_factory=lambda s: engine))  # same SQLite ledger as A
+    await enroll_student(a.app, "MAD001", references["madonna"])
+    await enroll_student(a.app, "BEN001", references["ben_afflek"])
+    await a.app[SERVICES].students.add_staff("pat", "Pat", "proctor", hash_password(PASSWORD))
+    yield a, b
+
+
+async def events_until(ws: Any, predicate: Any, within: float = 60) -> list[dict[str, Any]]:
+    seen: list[dict[str, Any]] = []
+    async with asyncio.timeout(within):
+        while not predicate(seen):
+            seen.append(await ws.receive_json())
+    return seen
+
+
+async def test_a_proctor_on_one_node_sees_students_on_both(nodes: tuple[Any, Any], photos: Any,
+                                                           aiohttp_client: Any) -> None:
+    a, b = nodes
+    proctor = await aiohttp_client(a.server)
+    assert (await proctor.post("/api/auth/login", json={"username": "pat", "password": PASSWORD})).status == 200
+    streams = []
+    try:
+        async with proctor.ws_connect("/api/proctor/events") as ws:
+            for node, srn, face in ((a, "MAD001", photos["madonna"][1]), (b, "BEN001", photos["ben_afflek"][0])):
+                c = StreamClient(node, await login(node, srn))
+                streams.append(c)
+                await c.start(moving_frames(lambda s, f=face: photo_to_frame(f, shift=s)), topic(node))
+            events = await events_until(ws, lambda seen: {e.get("student", {}).get("srn") for e in seen
+                                                          if e["type"] == "state_changed"} >= {"MAD001", "BEN001"})
+        started = {e["student"]["srn"]: e.get("origin") for e in events if e["type"] == "session_started"}
+        assert started == {"MAD001": None, "BEN001": "B"}  # local events carry no origin; B's say "B"
+        assert b.app[CLUSTER].forwarded > 0 and a.app[CLUSTER].received > 0
+    finally:
+        for c in streams:
+            await c.close()
+
+
+async def test_one_live_stream_per_student_across_nodes(nodes: tuple[Any, Any], photos: Any,
+                                                        aiohttp_client: Any) -> None:
+    a, b = nodes
+    face = photos["madonna"][1]
+    on_a = StreamClient(a, await login(a, "MAD001"))
+    phone = await aiohttp_client(b.server)
+    on_b = StreamClient(phone, await login(phone, "MAD001"))
+    try:
+        await on_a.start(moving_frames(lambda s: photo_to_frame(face, shift=s)), topic(a))
+        await on_a.samples(1)
+        await on_b.start(moving_frames(lambda s: photo_to_frame(face, shift=s)), topic(b))
+        assert (await on_a.wait_ended())["reason"] == "replaced"
+        assert len(a.app[LIVE]) == 0 and len(b.app[LIVE]) == 1
+        await on_b.samples(1)
+        old = await a.app[SERVICES].ledger.get_session(on_a.session_id)
+        assert old.ended_at is not None and old.end_reason == "replaced"
+    finally:
+        await on_a.close()
+        await on_b.close()
