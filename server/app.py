@@ -37,7 +37,7 @@ from .live import LiveRegistry, LiveStream
 from .live_view import Viewers
 from .metrics import METRICS, Metrics
 from .retention import RetentionJob
-from .verifier import LocalVerifier
+from .verifier import LocalVerifier, NodeVerifier
 
 log = logging.getLogger("proctor.app")
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -62,7 +62,7 @@ class Services:
 
 SETTINGS = web.AppKey("settings", Settings)
 SERVICES = web.AppKey("services", Services)
-VERIFIER = web.AppKey("verifier", LocalVerifier)
+VERIFIER: web.AppKey[NodeVerifier] = web.AppKey("verifier")
 LIVE = web.AppKey("live", LiveRegistry)
 EVENTS = web.AppKey("events", EventBus)
 VIEWERS = web.AppKey("viewers", Viewers)
@@ -125,8 +125,15 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
         import asyncio
 
         engine = await asyncio.to_thread(engine_factory, settings)  # loading weights blocks
-        v = LocalVerifier(engine, settings.max_batch_size, settings.max_wait_ms,
-                          on_batch=app[METRICS].observe_batch)
+        v: NodeVerifier
+        if settings.redis_url:
+            from .redis_verifier import RedisVerifier
+
+            # Workers run the batches; the node keeps an engine only for enrollment photos.
+            v = RedisVerifier(settings.redis_url, engine=engine, node_id=settings.node_id or None)
+        else:
+            v = LocalVerifier(engine, settings.max_batch_size, settings.max_wait_ms,
+                              on_batch=app[METRICS].observe_batch)
         await v.start()
         app[VERIFIER] = v
         try:

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     import numpy as np
     from aiohttp import web
 
-    from .verifier import LocalVerifier, Outcome
+    from .verifier import Outcome
 
 FRAME_SIZE = (320, 240)
 FPS = 10
@@ -130,13 +130,13 @@ def _pct(values: list[float], q: float) -> float | None:
 class _TimedVerify:
     """Wraps one verifier instance's `verify` to time sample→verdict; live.py does not change."""
 
-    def __init__(self, verifier: LocalVerifier) -> None:
+    def __init__(self, verifier: Any) -> None:
         self._inner = verifier.verify
         self.records: list[tuple[float, float, str]] = []  # (wall start, seconds, reason)
 
-    async def verify(self, frame: Any, references: Any, timeout_s: float) -> Outcome:
+    async def verify(self, frame: Any, references: Any, timeout_s: float, **kw: Any) -> Outcome:
         started, t0 = time.time(), time.perf_counter()
-        outcome = await self._inner(frame, references, timeout_s)
+        outcome: Outcome = await self._inner(frame, references, timeout_s, **kw)
         self.records.append((started, time.perf_counter() - t0, outcome.reason.value))
         return outcome
 
@@ -267,7 +267,7 @@ async def run_streams_bench(settings: Any, clients: int, seconds: float, progres
     return figures
 
 
-async def _drive(app: web.Application, verifier: LocalVerifier, timed: _TimedVerify, students: list[dict[str, str]],
+async def _drive(app: web.Application, verifier: Any, timed: _TimedVerify, students: list[dict[str, str]],
                  url: str, topic: str, seconds: float, progress: bool) -> dict[str, Any]:
     import torch
 

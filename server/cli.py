@@ -14,13 +14,14 @@ from .cli_base import CliError, Handler, Parser
 
 
 def build_parser() -> Parser:
-    from . import cli_admin, cli_faces, cli_serve
+    from . import cli_admin, cli_faces, cli_serve, cli_worker
 
     parser = Parser(prog="proctor", description="Real-time proctoring: verified learning time.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     cli_faces.register(sub)
     cli_serve.register(sub)
     cli_admin.register(sub)
+    cli_worker.register(sub)
     return parser
 
 

@@ -148,7 +148,8 @@ class LiveStream:
             else:
                 self._last_rgb = rgb
                 started = asyncio.get_running_loop().time()
-                outcome = await self.verifier.verify(rgb, self.references, self.verify_timeout_s)  # type: ignore[arg-type]
+                outcome = await self.verifier.verify(rgb, self.references, self.verify_timeout_s,  # type: ignore[arg-type]
+                                                     session_id=self.session_id, student_id=str(self.ctx.user_id))
                 if self.metrics is not None:
                     self.metrics.verify_latency.observe(asyncio.get_running_loop().time() - started)
         self.last_outcome = outcome

@@ -48,10 +48,19 @@ METRICS = web.AppKey("metrics", Metrics)
 
 
 async def metrics(request: web.Request) -> web.Response:
-    from .app import LIVE
+    from .app import LIVE, VERIFIER
 
     m = request.app[METRICS]
     m.active_streams.set(len(request.app[LIVE]))
+    stats = getattr(request.app.get(VERIFIER), "stream_stats", None)
+    if stats is not None:  # scale-out mode: the job stream autoscalers watch
+        try:
+            length, lag = await stats()
+            m.stream_length.set(length)
+            if lag is not None:
+                m.stream_lag.set(lag)
+        except Exception:
+            pass  # Redis down: /readyz says so; metrics keep their last values
     return web.Response(body=generate_latest(m.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

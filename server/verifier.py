@@ -49,7 +49,20 @@ class FrameVerifier(Protocol):
     model_name: str
     dim: int
 
-    async def verify(self, frame: RGBImage, references: Embeddings, timeout_s: float) -> Outcome: ...
+    async def verify(self, frame: RGBImage, references: Embeddings, timeout_s: float, *,
+                     session_id: str = "", student_id: str | None = None) -> Outcome: ...
+
+
+class NodeVerifier(FrameVerifier, Protocol):
+    """What the whole media node needs: the in-process `LocalVerifier` or the Redis-backed one."""
+
+    async def start(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+    async def enroll(self, photos: list[bytes]) -> Enrollment: ...
+
+    def references_from_blobs(self, blobs: list[bytes]) -> Embeddings: ...
 
 
 class LocalVerifier:
@@ -68,7 +81,8 @@ class LocalVerifier:
     async def aclose(self) -> None:
         await self.batcher.aclose()
 
-    async def verify(self, frame: RGBImage, references: Embeddings, timeout_s: float) -> Outcome:
+    async def verify(self, frame: RGBImage, references: Embeddings, timeout_s: float, *,
+                     session_id: str = "", student_id: str | None = None) -> Outcome:
         """Fail closed: late, failed or impossible verification is `verifier_unavailable`."""
         if references.size == 0:
             return Outcome(Reason.VERIFIER_UNAVAILABLE, None, 0)

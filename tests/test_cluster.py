@@ -91,3 +91,29 @@ async def test_one_live_stream_per_student_across_nodes(nodes: tuple[Any, Any], 
     finally:
         await on_a.close()
         await on_b.close()
+
+
+async def test_a_stream_is_verified_by_a_redis_worker_and_credited(aiohttp_client: Any, engine: Any,
+                                                                    references: Any, photos: Any,
+                                                                    redis_server: RedisServer, tmp_path: Path) -> None:
+    from models.worker import Worker, WorkerConfig, redis_client
+
+    node = await aiohttp_client(create_app(settings_for(tmp_path, redis_url=redis_server.url, node_id="A"),
+                                           engine_factory=lambda s: engine))
+    await enroll_student(node.app, "MAD001", references["madonna"])
+    worker = Worker(engine, engine.model_name, engine.spec.dim, redis_client(redis_server.url),
+                    WorkerConfig(consumer="w1"))
+    await worker.start()
+    c = StreamClient(node, await login(node, "MAD001"))
+    face = photos["madonna"][1]
+    try:
+        await c.start(moving_frames(lambda s: photo_to_frame(face, shift=s)), topic(node))
+        await c.wait_for(lambda st: bool(st) and st[-1]["credited_seconds"] >= 2)
+        assert worker.stats.verdicts >= 3 and c.statuses[-1]["reason"] == "ok"
+        text = await (await node.get("/metrics")).text()
+        assert "proctor_jobs_stream_length" in text
+        ready = await (await node.get("/readyz")).json()
+        assert ready["redis"] is True and ready["ready"] is True
+    finally:
+        await c.close()
+        await worker.aclose()

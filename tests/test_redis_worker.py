@@ -1,0 +1,256 @@
+"""Scale-out verification: media node (RedisVerifier) ⇄ Redis Streams ⇄ workers, against real redis-server.
+
+Each test starts its own redis-server (tests/redis_server.py). Workers run in-process on the
+session engine, except where a process must die (kill -9) or fail at start (corrupt weights).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import redis.asyncio as aioredis
+
+from models import weights
+from models.detector import FaceBox
+from models.engine import Engine, Verdict
+from models.frames import photo_to_frame
+from models.jobs import GROUP, JOBS_STREAM, Job, encode_frame, refs_version, verdict_fields, verdict_from_fields
+from models.worker import Worker, WorkerConfig, redis_client
+from proctor.credit import Reason
+from server.redis_verifier import RedisVerifier
+
+from .redis_server import RedisServer
+
+REPO = Path(__file__).resolve().parent.parent
+
+if not RedisServer.available():  # make test installs it; a missing server is a failure, never a skip
+    raise RuntimeError("redis-server is not installed; run make test (scripts/setup_system.sh installs it)")
+
+
+@pytest.fixture
+def redis_srv(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def admin(redis_srv: RedisServer) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(redis_srv.url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+async def node(redis_srv: RedisServer, engine: Engine) -> AsyncIterator[RedisVerifier]:
+    v = RedisVerifier(redis_srv.url, model_name=engine.model_name, dim=engine.spec.dim)
+    await v.start()
+    try:
+        yield v
+    finally:
+        await v.aclose()
+
+
+def make_worker(engine: Engine, url: str, name: str = "w1", **config: Any) -> Worker:
+    return Worker(engine, engine.model_name, engine.spec.dim, redis_client(url),
+                  WorkerConfig(consumer=name, **config))
+
+
+async def pending_count(admin: aioredis.Redis) -> int:
+    summary = await admin.xpending(JOBS_STREAM, GROUP)
+    return int(summary["pending"])
+
+
+async def poll(predicate: Any, within_s: float) -> None:
+    """Bounded poll for state only another process can change (Redis, a child's exit)."""
+    async with asyncio.timeout(within_s):
+        while not await predicate():  # noqa: ASYNC110 - no event crosses the process boundary
+            await asyncio.sleep(0.02)
+
+
+# --- the wire format --------------------------------------------------------------------------------
+
+
+def test_job_and_verdict_round_trip_and_boxes_map_back_to_the_original_frame() -> None:
+    frame = np.full((960, 1280, 3), 100, np.uint8)
+    jpeg, scale = encode_frame(frame)
+    assert scale == 0.5 and jpeg[:2] == b"\xff\xd8"
+    job = Job("j1", "s1", "MAD001", "facenet-msceleb-128", "abc", 1.5e9, "proctor:verdicts:n", jpeg)
+    back = Job.from_fields({k.encode(): v for k, v in job.to_fields().items()})
+    assert back == job and back.decode_frame().shape == (480, 640, 3)
+    verdict = Verdict(faces=1, score=0.81, match=True, reason="ok", boxes=(FaceBox((10.0, 20.0, 110.0, 140.0), 0.99),))
+    wire = verdict_from_fields({k.encode(): v for k, v in verdict_fields("j1", verdict).items()}, scale)
+    assert wire.verdict is not None and wire.verdict.boxes[0].box == (20.0, 40.0, 220.0, 280.0)
+    assert (wire.verdict.reason, wire.verdict.score, wire.verdict.match) == ("ok", 0.81, True)
+    failed = verdict_from_fields({k.encode(): v for k, v in verdict_fields("j2", None, "refs_missing").items()})
+    assert failed.verdict is None and failed.error == "refs_missing"
+    refs = np.ones((2, 4), np.float32)
+    assert refs_version(refs) == refs_version(refs.copy()) != refs_version(refs * 2)
+
+
+# --- (a) end to end ---------------------------------------------------------------------------------
+
+
+async def test_a_worker_verifies_the_owner_and_rejects_an_impostor(
+        node: RedisVerifier, redis_srv: RedisServer, engine: Engine, photos: Any, references: Any) -> None:
+    worker = make_worker(engine, redis_srv.url, batch_size=4)
+    await worker.start()
+    try:
+        madonna = photo_to_frame(photos["madonna"][0])
+        wide = photo_to_frame(photos["madonna"][0], size=(1280, 960))  # sent downscaled to 640 px
+        owner, impostor, big = await asyncio.gather(
+            node.verify(madonna, references["madonna"], 30.0, session_id="s1", student_id="MAD001"),
+            node.verify(madonna, references["ben_afflek"], 30.0, session_id="s2", student_id="BEN001"),
+            node.verify(wide, references["madonna"], 30.0, session_id="s1", student_id="MAD001"))
+    finally:
+        await worker.aclose()
+    assert owner.reason is Reason.OK and owner.faces == 1 and owner.score is not None
+    assert impostor.reason is Reason.MISMATCH
+    assert big.reason is Reason.OK and big.boxes and big.boxes[0][2] > 640  # boxes in the original frame
+    assert worker.stats.verdicts == 3 and worker.stats.expired == 0
+
+
+# --- (b) past the deadline --------------------------------------------------------------------------
+
+
+async def test_a_job_past_its_deadline_is_dropped_without_a_verdict(
+        node: RedisVerifier, redis_srv: RedisServer, admin: aioredis.Redis, engine: Engine,
+        photos: Any, references: Any) -> None:
+    frame = photo_to_frame(photos["madonna"][0])
+    # No worker yet: the node fails the sample closed at its deadline.
+    outcome = await node.verify(frame, references["madonna"], 0.2, student_id="MAD001")
+    assert outcome.reason is Reason.VERIFIER_UNAVAILABLE
+    worker = make_worker(engine, redis_srv.url)
+    await worker.start()
+    try:
+        await worker.wait_until(lambda s: s.expired >= 1, 30)
+    finally:
+        await worker.aclose()
+    assert worker.stats.verdicts == 0 and worker.stats.expired == 1
+    assert await admin.xlen(node.reply) == 0  # no verdict was sent
+    assert await pending_count(admin) == 0  # but the job was acknowledged
+
+
+# --- (c) a worker killed mid-batch -------------------------------------------------------------------
+
+
+async def test_jobs_of_a_killed_worker_are_reclaimed_and_none_is_lost(
+        node: RedisVerifier, redis_srv: RedisServer, admin: aioredis.Redis, engine: Engine,
+        photos: Any, references: Any) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "server.cli", "worker", "--redis-url", redis_srv.url, "--device", "cpu",
+        "--consumer", "doomed", "--batch-size", "2", "--claim-idle-ms", "600000",
+        cwd=REPO, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    survivor: Worker | None = None
+    try:
+        assert proc.stderr is not None
+        async with asyncio.timeout(120):
+            line = await proc.stderr.readline()  # the worker says "ready" once it joined the group
+        assert b"ready" in line, line
+        frames = [photo_to_frame(photos["madonna"][i % len(photos["madonna"])], shift=(i, 0)) for i in range(6)]
+        calls = [asyncio.create_task(node.verify(f, references["madonna"], 20.0, student_id="MAD001"))
+                 for f in frames]
+
+        async def doomed_holds_jobs() -> bool:
+            return await pending_count(admin) > 0
+
+        await poll(doomed_holds_jobs, 30)
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+        survivor = make_worker(engine, redis_srv.url, name="survivor", claim_idle_ms=300, claim_every_s=0.2)
+        await survivor.start()
+        async with asyncio.timeout(60):  # verify() is bounded by its own 20 s; this only guards a hang
+            outcomes = await asyncio.gather(*calls)
+        assert {o.reason for o in outcomes} <= {Reason.OK, Reason.VERIFIER_UNAVAILABLE}
+        assert survivor.stats.claimed >= 1  # the dead worker's pending jobs were taken over
+
+        async def nothing_pending() -> bool:
+            return await pending_count(admin) == 0
+
+        await poll(nothing_pending, 30)
+        again = await node.verify(frames[0], references["madonna"], 20.0, student_id="MAD001")
+        assert again.reason is Reason.OK  # the pool goes on
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await proc.communicate()
+        if survivor is not None:
+            await survivor.aclose()
+
+
+# --- (d) Redis restarts -----------------------------------------------------------------------------
+
+
+async def test_node_and_worker_reconnect_after_redis_restarts(
+        node: RedisVerifier, redis_srv: RedisServer, engine: Engine, photos: Any, references: Any) -> None:
+    frame = photo_to_frame(photos["madonna"][0])
+    worker = make_worker(engine, redis_srv.url)
+    await worker.start()
+    try:
+        first = await node.verify(frame, references["madonna"], 20.0, student_id="MAD001")
+        assert first.reason is Reason.OK
+        await asyncio.to_thread(redis_srv.stop)
+        # While Redis is down the node fails closed within the timeout; nothing hangs.
+        down = await node.verify(frame, references["madonna"], 1.0, student_id="MAD001")
+        assert down.reason is Reason.VERIFIER_UNAVAILABLE
+        await asyncio.to_thread(redis_srv.start)  # same port, empty: no stream, group or references
+        reasons = []
+        for _ in range(10):  # each try is bounded by its timeout; the first may find references gone
+            outcome = await node.verify(frame, references["madonna"], 10.0, student_id="MAD001")
+            reasons.append(outcome.reason)
+            if outcome.reason is Reason.OK:
+                break
+        assert reasons[-1] is Reason.OK, reasons
+        assert set(reasons[:-1]) <= {Reason.VERIFIER_UNAVAILABLE}
+    finally:
+        await worker.aclose()
+
+
+# --- (e) corrupt weights ----------------------------------------------------------------------------
+
+
+async def test_a_worker_with_corrupt_weights_exits_2_and_consumes_nothing(
+        node: RedisVerifier, redis_srv: RedisServer, admin: aioredis.Redis, engine: Engine,
+        photos: Any, references: Any, tmp_path: Path) -> None:
+    spec = weights.spec_for(weights.DEFAULT_MODEL)
+    home = tmp_path / "home"
+    (home / "models").mkdir(parents=True)
+    bad = home / "models" / spec.path.name
+    shutil.copyfile(spec.path, bad)
+    shutil.copyfile(spec.path.with_suffix(".sha256.json"), bad.with_suffix(".sha256.json"))
+    with bad.open("r+b") as fh:
+        fh.seek(4096)
+        byte = fh.read(1)
+        fh.seek(4096)
+        fh.write(bytes([byte[0] ^ 0xFF]))
+    await admin.xgroup_create(JOBS_STREAM, GROUP, id="0", mkstream=True)
+    outcome = await node.verify(photo_to_frame(photos["madonna"][0]), references["madonna"], 0.1,
+                                student_id="MAD001")
+    assert outcome.reason is Reason.VERIFIER_UNAVAILABLE
+    assert await admin.xlen(JOBS_STREAM) == 1  # a job is waiting to be consumed
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "server.cli", "worker", "--redis-url", redis_srv.url, "--device", "cpu",
+        cwd=REPO, env={**os.environ, "PROCTOR_HOME": str(home)},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    async with asyncio.timeout(120):
+        _out, err = await proc.communicate()
+    assert proc.returncode == 2, err
+    lines = err.decode().strip().splitlines()
+    assert len(lines) == 1 and "sha256" in lines[0], lines
+    (group,) = await admin.xinfo_groups(JOBS_STREAM)
+    assert group["consumers"] == 0 and group["pending"] == 0
+    assert group["last-delivered-id"] in (b"0-0", "0-0")
