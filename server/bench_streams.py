@@ -15,6 +15,13 @@ reports sample→status as the student sees it.
 The child speaks JSON lines on stdout: `streaming` when every client is connected (the
 measurement window opens), `window_end` after `--seconds`, then `result` after a grace period in
 which statuses of samples taken inside the window can still arrive.
+
+`--workers K` (K ≥ 1) measures the distributed deployment instead: the server is a media node
+(Settings.redis_url set, so RedisVerifier sends jobs to Redis Streams and keeps an engine only for
+enrollment), and K `proctor worker` subprocesses answer them. Without `--redis-url` a private
+redis-server is started on a free port in the temp dir. Each worker's CPU is read from
+/proc/<pid>/stat (utime + stime) over the same window, so the media node's CPU per stream — what
+`streams_per_core_media` is derived from — no longer includes inference.
 """
 
 from __future__ import annotations
@@ -27,6 +34,9 @@ import logging
 import math
 import os
 import resource
+import shutil
+import signal
+import socket
 import sys
 import tempfile
 import time
@@ -61,6 +71,10 @@ def register(sub: Any) -> None:
     p.add_argument("--max-batch-size", type=int, default=None, help="batcher flush size (default: the server's)")
     p.add_argument("--max-wait-ms", type=float, default=None, help="batcher max wait (default: the server's)")
     p.add_argument("--device", default="cpu", help="inference device: cpu (default), cuda or cuda:N")
+    p.add_argument("--workers", type=int, default=0,
+                   help="0 = in-process batcher (default); K >= 1 = K `proctor worker` processes over Redis")
+    p.add_argument("--redis-url", default=None,
+                   help="Redis for --workers >= 1 (default: a private redis-server on a free port, stopped after)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(handler=cmd_bench_streams)
 
@@ -76,6 +90,12 @@ def cmd_bench_streams(args: argparse.Namespace) -> int:
         raise CliError("--max-batch-size must be at least 1")
     if args.max_wait_ms is not None and not 0 <= args.max_wait_ms < math.inf:
         raise CliError("--max-wait-ms must not be negative")
+    if not 0 <= args.workers <= 64:
+        raise CliError("--workers must be between 0 and 64")
+    if args.redis_url is not None and args.workers == 0:
+        raise CliError("--redis-url needs --workers 1 or more")
+    if args.workers and args.redis_url is None and shutil.which("redis-server") is None:
+        raise CliError("--workers needs redis-server on PATH, or --redis-url")
     overrides = {k: v for k, v in (("sample_interval_s", args.interval), ("max_batch_size", args.max_batch_size),
                                    ("max_wait_ms", args.max_wait_ms)) if v is not None}
     try:
@@ -85,7 +105,8 @@ def cmd_bench_streams(args: argparse.Namespace) -> int:
     if args.seconds < settings.sample_interval_s:
         raise CliError(f"--seconds ({args.seconds:g}) must be at least one sample interval "
                        f"({settings.sample_interval_s:g} s)")
-    report = asyncio.run(run_streams_bench(settings, args.clients, args.seconds, show_progress(args)))
+    report = asyncio.run(run_streams_bench(settings, args.clients, args.seconds, show_progress(args),
+                                           workers=args.workers, redis_url=args.redis_url))
     if args.json:
         emit_json(report)
     else:
@@ -117,6 +138,128 @@ def _rss_mib() -> float | None:
     except OSError:
         pass
     return None  # not Linux
+
+
+def _proc_cpu_s(pid: int) -> float | None:
+    """utime + stime of a process (all its threads) from /proc/<pid>/stat, in seconds."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None  # gone, or not Linux
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # fields 14 and 15 of stat(5)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _redis_pong(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+class _PrivateRedis:
+    """A redis-server for one run: free port, the temp dir, no persistence."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.port = _free_port()
+        self.proc: asyncio.subprocess.Process | None = None
+        self.dir = tmp
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    async def start(self, within_s: float = 10.0) -> None:
+        self.proc = await asyncio.create_subprocess_exec(
+            "redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--dir", str(self.dir), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        until = time.monotonic() + within_s
+        while not await asyncio.to_thread(_redis_pong, self.port):  # bounded poll: no "ready" event
+            if self.proc.returncode is not None:
+                raise RuntimeError(f"redis-server exited with {self.proc.returncode} on port {self.port}")
+            if time.monotonic() > until:
+                raise RuntimeError(f"redis-server did not answer PING on port {self.port}")
+            await asyncio.sleep(0.02)
+
+    async def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            await _terminate(proc, 10.0)
+
+
+async def _terminate(proc: asyncio.subprocess.Process, within_s: float) -> int:
+    if proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+        try:
+            async with asyncio.timeout(within_s):
+                return await proc.wait()
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+    return await proc.wait()
+
+
+class _Worker:
+    """One `proctor worker` subprocess; ready once it prints its readiness line (after joining the group)."""
+
+    def __init__(self, name: str, proc: asyncio.subprocess.Process) -> None:
+        self.name, self.proc = name, proc
+        self.tail: list[str] = []
+        self.ready = asyncio.Event()
+        self._reader = asyncio.create_task(self._read_stderr(), name=f"bench-worker-{name}")
+
+    async def _read_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        async for raw in self.proc.stderr:  # drained to the end, so a chatty worker never blocks
+            line = raw.decode(errors="replace").rstrip()
+            self.tail = [*self.tail[-9:], line]
+            if f"proctor worker {self.name}: ready" in line:
+                self.ready.set()
+
+    async def wait_ready(self, within_s: float) -> None:
+        exited = asyncio.create_task(self.proc.wait())
+        ready = asyncio.create_task(self.ready.wait())
+        try:
+            async with asyncio.timeout(within_s):
+                await asyncio.wait({exited, ready}, return_when=asyncio.FIRST_COMPLETED)
+        except TimeoutError:
+            raise RuntimeError(f"worker {self.name} not ready after {within_s:g} s: "
+                               f"{self.tail[-1] if self.tail else 'no output'}") from None
+        finally:
+            for t in (exited, ready):
+                t.cancel()
+        if not self.ready.is_set():
+            await asyncio.gather(self._reader, return_exceptions=True)
+            raise RuntimeError(f"worker {self.name} exited ({self.proc.returncode}) before it was ready: "
+                               f"{self.tail[-1] if self.tail else 'no message'}")
+
+    async def stop(self) -> int:
+        code = await _terminate(self.proc, 15.0)
+        await asyncio.gather(self._reader, return_exceptions=True)
+        return code
+
+
+async def _start_workers(k: int, redis_url: str, device: str) -> list[_Worker]:
+    from models.paths import proctor_home
+
+    env = {**os.environ, "PROCTOR_HOME": str(proctor_home())}
+    workers = []
+    for i in range(1, k + 1):
+        name = f"w{i}"
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "server.cli", "worker", "--redis-url", redis_url, "--device", device,
+            "--consumer", name, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE, env=env)
+        workers.append(_Worker(name, proc))
+    return workers
 
 
 def _pct(values: list[float], q: float) -> float | None:
@@ -229,7 +372,8 @@ class _Child:
             await self._stderr
 
 
-async def run_streams_bench(settings: Any, clients: int, seconds: float, progress: bool) -> dict[str, Any]:
+async def run_streams_bench(settings: Any, clients: int, seconds: float, progress: bool, *,
+                            workers: int = 0, redis_url: str | None = None) -> dict[str, Any]:
     from dataclasses import replace
 
     from aiohttp import web
@@ -243,22 +387,41 @@ async def run_streams_bench(settings: Any, clients: int, seconds: float, progres
     try:
         with tempfile.TemporaryDirectory(prefix="proctor-bench-") as tmp:
             settings = replace(settings, db=f"sqlite:///{Path(tmp) / 'bench.db'}")
-            app = create_app(settings)
-            runner = web.AppRunner(app, handle_signals=False)
-            await runner.setup()  # runs cleanup_ctx: database, model load, batcher
+            private = _PrivateRedis(Path(tmp)) if workers and redis_url is None else None
+            pool: list[_Worker] = []
+            exit_codes: list[int] = []
             try:
-                site = web.TCPSite(runner, "127.0.0.1", 0)
-                await site.start()
-                port = runner.addresses[0][1]
-                verifier = app[VERIFIER]
-                timed = _TimedVerify(verifier)
-                verifier.verify = timed.verify  # type: ignore[method-assign]  # instance-only wrap
-                students = await _enroll_students(app, clients)
-                topic = app[SERVICES].catalog.modules[0].topics[0].id
-                figures = await _drive(app, verifier, timed, students, f"http://127.0.0.1:{port}", topic,
-                                       seconds, progress)
+                if private is not None:
+                    await private.start()
+                    redis_url = private.url
+                if workers:
+                    assert redis_url is not None
+                    settings = replace(settings, redis_url=redis_url)
+                    pool = await _start_workers(workers, redis_url, settings.device)  # load while the app does
+                app = create_app(settings)
+                runner = web.AppRunner(app, handle_signals=False)
+                await runner.setup()  # runs cleanup_ctx: database, model load, batcher (or Redis verifier)
+                try:
+                    await asyncio.gather(*(w.wait_ready(180.0) for w in pool))
+                    site = web.TCPSite(runner, "127.0.0.1", 0)
+                    await site.start()
+                    port = runner.addresses[0][1]
+                    verifier = app[VERIFIER]
+                    timed = _TimedVerify(verifier)
+                    verifier.verify = timed.verify  # type: ignore[method-assign]  # instance-only wrap
+                    students = await _enroll_students(app, clients)
+                    topic = app[SERVICES].catalog.modules[0].topics[0].id
+                    figures = await _drive(app, verifier, timed, students, f"http://127.0.0.1:{port}", topic,
+                                           seconds, progress, pool)
+                finally:
+                    await runner.cleanup()  # ends live streams, stops the batcher, closes the DB
             finally:
-                await runner.cleanup()  # ends live streams, stops the batcher, closes the DB
+                exit_codes = list(await asyncio.gather(*(w.stop() for w in pool)))
+                if private is not None:
+                    await private.stop()
+            if pool:
+                for row, code in zip(figures["workers_cpu"], exit_codes, strict=True):
+                    row["exit_code"] = code
     finally:
         logging.getLogger().removeHandler(logs)
     figures["errors"] = {"server_log_errors": logs.levels["ERROR"] + logs.levels["CRITICAL"],
@@ -268,7 +431,7 @@ async def run_streams_bench(settings: Any, clients: int, seconds: float, progres
 
 
 async def _drive(app: web.Application, verifier: Any, timed: _TimedVerify, students: list[dict[str, str]],
-                 url: str, topic: str, seconds: float, progress: bool) -> dict[str, Any]:
+                 url: str, topic: str, seconds: float, progress: bool, pool: list[_Worker]) -> dict[str, Any]:
     import torch
 
     from .app import SETTINGS
@@ -304,16 +467,19 @@ async def _drive(app: web.Application, verifier: Any, timed: _TimedVerify, stude
         proc.stdin.close()
         start_msg = await child.event("streaming", CONNECT_TIMEOUT_S + 60)
         u0 = _usage()
-        batches0 = dict(verifier.batcher.stats.batch_sizes)
-        inference0 = len(verifier.batcher.stats.inference_s)
+        wcpu0 = [_proc_cpu_s(w.proc.pid) for w in pool]
+        batcher = None if pool else verifier.batcher  # distributed: the workers batch, not this process
+        batches0 = dict(batcher.stats.batch_sizes) if batcher is not None else {}
+        inference0 = len(batcher.stats.inference_s) if batcher is not None else 0
         if progress:
             from tqdm import tqdm
 
             bar = tqdm(total=seconds, unit="s", desc=f"{n} streams", file=sys.stderr)
         end_msg = await child.event("window_end", seconds + 60)
         u1 = _usage()
-        batch_sizes = dict(verifier.batcher.stats.batch_sizes)
-        inference = verifier.batcher.stats.inference_s[inference0:]
+        wcpu1 = [_proc_cpu_s(w.proc.pid) for w in pool]
+        batch_sizes = dict(batcher.stats.batch_sizes) if batcher is not None else {}
+        inference = batcher.stats.inference_s[inference0:] if batcher is not None else []
         if bar is not None:
             bar.update(bar.total - bar.n)
             bar.close()
@@ -340,9 +506,15 @@ async def _drive(app: web.Application, verifier: Any, timed: _TimedVerify, stude
     failed = sum(reasons[r] for r in FAILED_REASONS)
     missing = sum(max(0, expected_each - c["received"]) for c in per_client)
     p99 = _pct(lat, 99)
+    media_per_stream = 100 * server_cpu / window / n
+    worker_pcts = [round(100 * (b - a) / window, 1) if a is not None and b is not None else None
+                   for a, b in zip(wcpu0, wcpu1, strict=True)]
+    workers_cpu: list[dict[str, Any]] = [{"name": w.name, "pid": w.proc.pid, "cpu_pct": pct}
+                                         for w, pct in zip(pool, worker_pcts, strict=True)]
     return {
+        "mode": "distributed" if pool else "local", "workers": len(pool),
         "clients": n, "seconds": seconds, "interval_s": interval, "frame_size": list(FRAME_SIZE), "fps": FPS,
-        "device": str(verifier.engine.device), "model": verifier.model_name,
+        "device": settings.device if pool else str(verifier.engine.device), "model": verifier.model_name,
         "max_batch_size": settings.max_batch_size, "max_wait_ms": settings.max_wait_ms,
         "verify_timeout_s": settings.verify_timeout_s, "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
@@ -353,15 +525,24 @@ async def _drive(app: web.Application, verifier: Any, timed: _TimedVerify, stude
             "server_user_s": round(u1.user - u0.user, 3), "server_sys_s": round(u1.sys - u0.sys, 3),
             "clients_pct_per_stream": round(100 * client_cpu / window / n, 2),
             "clients_pct_total": round(100 * client_cpu / window, 1),
+            "media_pct_per_stream": round(media_per_stream, 2),
+            "workers_pct_total": round(sum(v for v in worker_pcts if v is not None), 1) if pool else None,
             "measured": "% of one core over the window, from getrusage: server = this process (HTTP, ICE/DTLS/SRTP, "
                         "VP8 decode threads, sampler, inference thread, SQLite); clients = the separate client "
-                        "process (VP8 encode, SRTP); neither includes the other; both share the same cores",
+                        "process (VP8 encode, SRTP); neither includes the other; both share the same cores. "
+                        "media = the server as a media node (= server_pct_per_stream; in distributed mode it "
+                        "runs no inference); workers = each `proctor worker` process, /proc/<pid>/stat "
+                        "utime+stime over the same window",
         },
+        "workers_cpu": workers_cpu,
+        "streams_per_core_media": round(100 / media_per_stream, 2) if media_per_stream > 0 else None,
         "latency": {
             "sample_to_verdict_p50_ms": _pct(lat, 50), "sample_to_verdict_p99_ms": p99,
             "sample_to_verdict_max_ms": _pct(lat, 100), "count": len(lat),
-            "measured": "server side: LocalVerifier.verify (batcher queue + inference, or the fail-closed "
-                        "deadline) for samples started inside the window",
+            "measured": ("server side: RedisVerifier.verify (Redis job, worker batch + inference, verdict "
+                         "stream, or the fail-closed deadline)" if pool else
+                         "server side: LocalVerifier.verify (batcher queue + inference, or the fail-closed "
+                         "deadline)") + " for samples started inside the window",
             "sample_to_client_p50_ms": result["sample_to_client_p50_ms"],
             "sample_to_client_p99_ms": result["sample_to_client_p99_ms"],
             "sample_to_client_measured": "sampled_at on the server to the status message at the client "
@@ -375,7 +556,8 @@ async def _drive(app: web.Application, verifier: Any, timed: _TimedVerify, stude
             "measured": "statuses received by the clients for samples taken inside the window; expected = "
                         "floor(seconds / interval) per client; missed = missing + verifier_unavailable + camera_lost",
         },
-        "batches": {"histogram": hist, "inference_p50_ms": _pct(inference, 50)},
+        "batches": {"histogram": None if pool else hist, "inference_p50_ms": None if pool else _pct(inference, 50),
+                    "measured": "in the workers: not seen by the media node" if pool else "in-process batcher"},
         "rss_mib": {"start": rss[0] if rss else None, "peak": max(rss, default=None), "end": rss[-1] if rss else None,
                     "interval_s": 1.0, "series": rss},
         "per_client": per_client,

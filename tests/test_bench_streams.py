@@ -1,4 +1,4 @@
-"""`proctor bench streams` as a subprocess: a short real run's JSON, and bad input as exit 2.
+"""`proctor bench streams` as a subprocess: short real runs' JSON (local and one worker), bad input as exit 2.
 
 The run is short and only checks that the figures are measured and coherent; the figures
 themselves belong in docs/benchmarks.md, never in a timed test.
@@ -58,6 +58,33 @@ def test_two_streams_json() -> None:
     for key in ("server_log_errors", "server_loop_exceptions", "client_log_errors", "client_loop_exceptions"):
         assert errors[key] == 0, errors
     assert out["sustained"] is (lat["sample_to_verdict_p99_ms"] < 2000 and samples["missed"] == 0)
+    assert out["mode"] == "local" and out["workers"] == 0 and out["workers_cpu"] == []
+    assert cpu["media_pct_per_stream"] == cpu["server_pct_per_stream"]
+    assert out["streams_per_core_media"] == pytest.approx(100 / cpu["media_pct_per_stream"], rel=0.01)
+
+
+def test_one_worker_distributed_json() -> None:
+    """A private redis-server, one `proctor worker` answering; the media node runs no inference."""
+    proc = bench("--workers", "1", "--clients", "2", "--seconds", "8", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""  # the worker's readiness line and logs are read by the benchmark, not passed on
+    out = json.loads(proc.stdout)
+    assert out["mode"] == "distributed" and out["workers"] == 1 and out["device"] == "cpu"
+    samples = out["samples"]
+    assert samples["reasons"].get("ok", 0) >= 1  # answered by the worker: the node has no batcher
+    assert samples["verifier_unavailable"] == 0
+    assert out["batches"]["histogram"] is None
+
+    (worker,) = out["workers_cpu"]
+    assert worker["name"] == "w1" and worker["cpu_pct"] is not None and worker["cpu_pct"] > 0
+    assert worker["exit_code"] == 0  # SIGTERM: a clean stop
+    cpu = out["cpu"]
+    assert cpu["workers_pct_total"] == worker["cpu_pct"]
+    assert 0 < cpu["media_pct_per_stream"] == cpu["server_pct_per_stream"]
+    assert out["streams_per_core_media"] == pytest.approx(100 / cpu["media_pct_per_stream"], rel=0.01)
+    assert out["latency"]["count"] >= 1 and "RedisVerifier" in out["latency"]["measured"]
+    for key in ("server_log_errors", "server_loop_exceptions", "client_log_errors", "client_loop_exceptions"):
+        assert out["errors"][key] == 0, out["errors"]
 
 
 @pytest.mark.parametrize(
@@ -71,6 +98,8 @@ def test_two_streams_json() -> None:
         (("--max-wait-ms", "-5"), "--max-wait-ms"),
         (("--clients", "two"), "invalid int value"),
         (("--device", "tpu9"), "unknown device"),
+        (("--workers", "-1"), "--workers"),
+        (("--redis-url", "redis://127.0.0.1:1/0"), "--redis-url needs --workers"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args: tuple[str, ...], needle: str) -> None:
