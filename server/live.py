@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -122,10 +123,17 @@ class LiveStream:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.latest.first_frame.wait(), interval)
         next_at = loop.time()
+        first = True
         while self.session.live:
             # A schedule, not synchronisation: samples are taken every interval of wall time.
             await asyncio.sleep(max(0.0, next_at - loop.time()))
-            next_at = max(next_at + interval, loop.time() + interval / 2)
+            step = interval
+            if first:
+                # Stagger streams: students who joined together would otherwise be sampled in the same
+                # instant forever, and the verifier would see bursts instead of a steady load.
+                step = interval * (0.5 + 0.5 * random.Random(self.session_id).random())
+                first = False
+            next_at = max(next_at + step, loop.time() + interval / 2)
             try:
                 await self.take_sample(interval)
             except asyncio.CancelledError:
