@@ -305,6 +305,15 @@ class Ledger:
         """End every open session (startup/shutdown recovery); returns their ids."""
         return await self._end_where(_LS.c.ended_at.is_(None), at, reason)
 
+    async def end_stale_open(self, at: float, idle_s: float, reason: str) -> list[str]:
+        """End open sessions with no sample for `idle_s` (their node died); live ones elsewhere stay.
+
+        With several media nodes on one ledger, a node starting up must not end the sessions other
+        nodes are streaming: those sample every few seconds, a dead node's sessions do not.
+        """
+        last = select(func.max(_SAMPLES.c.at)).where(_SAMPLES.c.session_id == _LS.c.id).scalar_subquery()
+        return await self._end_where(func.coalesce(last, _LS.c.started_at) < at - idle_s, at, reason)
+
     async def update_session_state(
         self, session_id: str, state: str, reason: str, samples_total: int, samples_verified: int
     ) -> None:

@@ -104,8 +104,12 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
                               flag_after=settings.flag_after)
         retention_s = settings.snapshot_retention_days * 86400
         ledger = Ledger(db, clock, snapshot_retention_s=retention_s)
-        # A previous process that died (kill -9) left sessions open: they ended when it died.
-        ended = await ledger.end_all_open(clock.now(), "server_restart")
+        # A previous process that died (kill -9) left sessions open: they ended when it died. With
+        # several nodes on one ledger, only sessions that stopped sampling are this node's leftovers.
+        if settings.redis_url:
+            ended = await ledger.end_stale_open(clock.now(), 2 * settings.max_gap_s, "server_restart")
+        else:
+            ended = await ledger.end_all_open(clock.now(), "server_restart")
         if ended:
             log.info("closed %d session(s) left open by a previous run", len(ended))
         accounts = Accounts(db, clock, sender=OutboxSender(db, clock))

@@ -192,6 +192,18 @@ async def test_credited_totals_are_derived_from_intervals(open_db: OpenDb) -> No
 # -- session lifecycle ----------------------------------------------------------------------------
 
 
+async def test_a_starting_node_ends_only_sessions_that_stopped_sampling(open_db: OpenDb) -> None:
+    db = await open_db()
+    ledger = Ledger(db)
+    dead = await ledger.start_session(await _student(db, "S100"), "t", "m", 10.0)  # its node died at 40
+    await ledger.record_sample(dead, 40.0, "ok", 0.9)
+    live = await ledger.start_session(await _student(db, "S101"), "t", "m", 10.0)  # another node streams it
+    await ledger.record_sample(live, 95.0, "ok", 0.9)
+    quiet = await ledger.start_session(await _student(db, "S102"), "t", "m", 20.0)  # never sampled
+    assert sorted(await ledger.end_stale_open(100.0, 15.0, "server_restart")) == sorted([dead, quiet])
+    assert (await ledger.get_session(live)).ended_at is None
+
+
 async def test_end_session_is_idempotent(open_db: OpenDb) -> None:
     db = await open_db()
     ledger = Ledger(db)
