@@ -67,6 +67,7 @@ async def test_state_change_reaches_the_websocket_within_a_second(rig: Any, phot
     change = next(e for e in events if e["type"] == "state_changed" and e["reason"] == "mismatch")
     assert change["session_id"] == impostor.session_id and change["student"]["srn"] == "BEN001"
     assert change["received_at"] - change["at"] < 1.0
+    print(f"state_changed latency: {1000 * (change['received_at'] - change['at']):.1f} ms")  # shown with -s
     flag = events[-1]["flag"]
     assert flag["kind"] == "mismatch" and flag["snapshot_url"]
     snap = await rig.get(flag["snapshot_url"])
