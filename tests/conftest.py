@@ -11,6 +11,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+# SQLite + PostgreSQL fixtures (`open_db`, `db`) shared by every SQL test.
+pytest_plugins = ["tests.databases"]
+
 
 @pytest.fixture(autouse=True)
 async def no_leaked_tasks() -> AsyncIterator[None]:

@@ -7,15 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 
-import asyncpg
 import pytest
 from sqlalchemy import delete, select, update
-from sqlalchemy.engine import make_url
 
 from proctor.audit import GENESIS, Audit, row_hash, verify_chain
 from proctor.clock import FakeClock
@@ -24,54 +19,9 @@ from proctor.ledger import Ledger, UnknownSession
 from proctor.students import Students
 from proctor.tables import audit_log
 
-PG_URL = os.environ.get("PROCTOR_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+from .databases import OpenDb
+
 T0 = 1_700_000_000.0
-
-OpenDb = Callable[[], Awaitable[Database]]
-
-
-def _pg_dsn() -> str:
-    return make_url(PG_URL).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-async def open_db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[OpenDb]:
-    """A factory of migrated Databases on one fresh, private database (all closed at teardown)."""
-    opened: list[Database] = []
-    schema: str | None = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'data' / 'proctor.db'}"
-        connect_args: dict[str, object] = {}
-    else:
-        try:
-            admin = await asyncpg.connect(_pg_dsn(), timeout=5)
-        except (OSError, asyncpg.PostgresError, TimeoutError) as e:
-            pytest.fail(f"PostgreSQL not reachable at {PG_URL} (make test needs it; set PROCTOR_TEST_PG): {e}")
-        schema = f"t_{uuid.uuid4().hex[:16]}"
-        try:
-            await admin.execute(f'CREATE SCHEMA "{schema}"')
-        finally:
-            await admin.close()
-        url = PG_URL
-        connect_args = {"server_settings": {"search_path": schema}}
-
-    async def factory() -> Database:
-        db = Database.from_url(url, connect_args=connect_args)
-        opened.append(db)
-        await db.migrate()
-        return db
-
-    try:
-        yield factory
-    finally:
-        for db in opened:
-            await db.aclose()
-        if schema is not None:
-            admin = await asyncpg.connect(_pg_dsn(), timeout=5)
-            try:
-                await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
-            finally:
-                await admin.close()
 
 
 async def _filled(db: Database, n: int = 5) -> Audit:

@@ -3,75 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
-import asyncpg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, inspect, select
-from sqlalchemy.engine import make_url
 
 from proctor.db import Database, DatabaseError, normalize_url
 from proctor.ledger import Ledger, UnknownSession
 from proctor.students import Students
 from proctor.tables import credited_intervals, metadata
 
-PG_URL = os.environ.get("PROCTOR_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
-
-OpenDb = Callable[[], Awaitable[Database]]
-
-
-def _pg_dsn() -> str:
-    return make_url(PG_URL).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-async def open_db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[OpenDb]:
-    """A factory of migrated Databases on one fresh, private database (all closed at teardown).
-
-    PostgreSQL isolation: each test gets its own schema (first on search_path), dropped afterwards.
-    """
-    opened: list[Database] = []
-    schema: str | None = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'data' / 'proctor.db'}"
-        connect_args: dict[str, object] = {}
-    else:
-        try:
-            admin = await asyncpg.connect(_pg_dsn(), timeout=5)
-        except (OSError, asyncpg.PostgresError, TimeoutError) as e:
-            pytest.fail(f"PostgreSQL not reachable at {PG_URL} (make test needs it; set PROCTOR_TEST_PG): {e}")
-        schema = f"t_{uuid.uuid4().hex[:16]}"
-        try:
-            await admin.execute(f'CREATE SCHEMA "{schema}"')
-        finally:
-            await admin.close()
-        url = PG_URL
-        connect_args = {"server_settings": {"search_path": schema}}
-
-    async def factory() -> Database:
-        db = Database.from_url(url, connect_args=connect_args)
-        opened.append(db)
-        await db.migrate()
-        return db
-
-    try:
-        yield factory
-    finally:
-        for db in opened:
-            await db.aclose()
-        if schema is not None:
-            admin = await asyncpg.connect(_pg_dsn(), timeout=5)
-            try:
-                await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
-            finally:
-                await admin.close()
+from .databases import OpenDb
 
 
 async def _student(db: Database, srn: str = "CRO0000001") -> int:

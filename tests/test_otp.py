@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 
-import asyncpg
 import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
 
 from proctor.accounts import Accounts, hash_password
 from proctor.audit import Audit
@@ -24,43 +18,8 @@ from proctor.outbox import OutboxSender, list_outbox
 from proctor.students import Students
 from proctor.tables import otp_codes
 
-PG_URL = os.environ.get("PROCTOR_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 T0 = 1_700_000_000.0
 MOBILE = "+91 98765 43210"
-
-
-def _pg_dsn() -> str:
-    return make_url(PG_URL).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    """A migrated, private database; PostgreSQL gets a throwaway schema."""
-    schema: str | None = None
-    if request.param == "sqlite":
-        database = Database.from_url(f"sqlite:///{tmp_path / 'proctor.db'}")
-    else:
-        try:
-            admin = await asyncpg.connect(_pg_dsn(), timeout=5)
-        except (OSError, asyncpg.PostgresError, TimeoutError) as e:
-            pytest.fail(f"PostgreSQL not reachable at {PG_URL} (make test needs it; set PROCTOR_TEST_PG): {e}")
-        schema = f"t_{uuid.uuid4().hex[:16]}"
-        try:
-            await admin.execute(f'CREATE SCHEMA "{schema}"')
-        finally:
-            await admin.close()
-        database = Database.from_url(PG_URL, connect_args={"server_settings": {"search_path": schema}})
-    try:
-        await database.migrate()
-        yield database
-    finally:
-        await database.aclose()
-        if schema is not None:
-            admin = await asyncpg.connect(_pg_dsn(), timeout=5)
-            try:
-                await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
-            finally:
-                await admin.close()
 
 
 class Recorder:

@@ -7,72 +7,20 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 
-import asyncpg
 import pytest
-from sqlalchemy.engine import make_url
 
 from proctor.clock import FakeClock
-from proctor.db import Database
 from proctor.ledger import Ledger
 from proctor.reports import CSV_HEADER, ExportRow, export_rows, safe_cell, to_csv
 from proctor.review import Review
 from proctor.students import Students
 
-PG_URL = os.environ.get("PROCTOR_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+from .databases import OpenDb
+
 DAY = 86400.0
 D0 = 1_700_006_400.0  # 2023-11-15 00:00 UTC
 MOD_A, MOD_B = "a-corporate-economic-laws", "b-strategic"
-
-OpenDb = Callable[[], Awaitable[Database]]
-
-
-def _pg_dsn() -> str:
-    return make_url(PG_URL).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-async def open_db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[OpenDb]:
-    """A factory of migrated Databases on one fresh, private database (all closed at teardown)."""
-    opened: list[Database] = []
-    schema: str | None = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'data' / 'proctor.db'}"
-        connect_args: dict[str, object] = {}
-    else:
-        try:
-            admin = await asyncpg.connect(_pg_dsn(), timeout=5)
-        except (OSError, asyncpg.PostgresError, TimeoutError) as e:
-            pytest.fail(f"PostgreSQL not reachable at {PG_URL} (make test needs it; set PROCTOR_TEST_PG): {e}")
-        schema = f"t_{uuid.uuid4().hex[:16]}"
-        try:
-            await admin.execute(f'CREATE SCHEMA "{schema}"')
-        finally:
-            await admin.close()
-        url = PG_URL
-        connect_args = {"server_settings": {"search_path": schema}}
-
-    async def factory() -> Database:
-        db = Database.from_url(url, connect_args=connect_args)
-        opened.append(db)
-        await db.migrate()
-        return db
-
-    try:
-        yield factory
-    finally:
-        for db in opened:
-            await db.aclose()
-        if schema is not None:
-            admin = await asyncpg.connect(_pg_dsn(), timeout=5)
-            try:
-                await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
-            finally:
-                await admin.close()
 
 
 async def test_export_rows_in_range(open_db: OpenDb) -> None:

@@ -6,17 +6,12 @@ On SQLite and PostgreSQL (PROCTOR_TEST_PG, one private schema per test); time fr
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 from alembic import command
 from sqlalchemy import Connection, func, select
-from sqlalchemy.engine import make_url
 
 from proctor.audit import Audit, verify_chain
 from proctor.clock import FakeClock
@@ -27,57 +22,11 @@ from proctor.review import Review, ReviewConflict, UnknownFlag
 from proctor.students import PendingEnrollment, Students, UnknownUser
 from proctor.tables import adjustments, flags, reference_embeddings, reference_photos
 
-PG_URL = os.environ.get("PROCTOR_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+from .databases import OpenDb
+
 T0 = 1_700_000_000.0
 JPEG = b"\xff\xd8\xff\xe0" + b"frame" * 20
 TOPIC, MODULE = "a-fema-1999", "a-corporate-economic-laws"
-
-OpenDb = Callable[..., Awaitable[Database]]
-
-
-def _pg_dsn() -> str:
-    return make_url(PG_URL).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-async def open_db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[OpenDb]:
-    """A factory of Databases on one fresh, private database (migrated unless migrate=False)."""
-    opened: list[Database] = []
-    schema: str | None = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'data' / 'proctor.db'}"
-        connect_args: dict[str, object] = {}
-    else:
-        try:
-            admin = await asyncpg.connect(_pg_dsn(), timeout=5)
-        except (OSError, asyncpg.PostgresError, TimeoutError) as e:
-            pytest.fail(f"PostgreSQL not reachable at {PG_URL} (make test needs it; set PROCTOR_TEST_PG): {e}")
-        schema = f"t_{uuid.uuid4().hex[:16]}"
-        try:
-            await admin.execute(f'CREATE SCHEMA "{schema}"')
-        finally:
-            await admin.close()
-        url = PG_URL
-        connect_args = {"server_settings": {"search_path": schema}}
-
-    async def factory(*, migrate: bool = True) -> Database:
-        db = Database.from_url(url, connect_args=connect_args)
-        opened.append(db)
-        if migrate:
-            await db.migrate()
-        return db
-
-    try:
-        yield factory
-    finally:
-        for db in opened:
-            await db.aclose()
-        if schema is not None:
-            admin = await asyncpg.connect(_pg_dsn(), timeout=5)
-            try:
-                await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
-            finally:
-                await admin.close()
 
 
 async def _student(db: Database, srn: str = "CRO1", name: str = "Asha Rao") -> int:
