@@ -48,7 +48,8 @@ def test_two_streams_json() -> None:
     assert lat["count"] >= 1
     assert 0 < lat["sample_to_verdict_p50_ms"] <= lat["sample_to_verdict_p99_ms"] <= lat["sample_to_verdict_max_ms"]
     assert 0 < lat["sample_to_client_p50_ms"] <= lat["sample_to_client_p99_ms"]
-    assert sum(int(k) * v for k, v in out["batches"]["histogram"].items()) >= lat["count"]
+    # Batched frames cover the timed calls, except at most one per client still in flight at the snapshot.
+    assert sum(int(k) * v for k, v in out["batches"]["histogram"].items()) >= lat["count"] - out["clients"]
 
     rss = out["rss_mib"]
     assert len(rss["series"]) >= 8 and all(v > 0 for v in rss["series"])

@@ -27,7 +27,8 @@ async def test_metrics_health_and_readiness(aiohttp_client: Any, engine: Any, re
     face = photos["madonna"][1]
     try:
         await stream.start(moving_frames(lambda s: photo_to_frame(face, shift=s)), topic(client))
-        await stream.wait_for(lambda st: sum(1 for x in st if x["reason"] == "ok") >= 3)
+        await stream.wait_for(lambda st: sum(1 for x in st if x["reason"] == "ok") >= 3
+                              and st[-1]["credited_seconds"] >= 2)
         text = await (await client.get("/metrics")).text()
     finally:
         await stream.close()
