@@ -14,7 +14,7 @@ from aiohttp import web
 
 from proctor.accounts import REMEMBER_SECONDS, User, WebSession
 
-from .http import ApiError, Handler, field, read_json
+from .http import ApiError, Handler, client_ip, field, forwarded_https, read_json
 
 COOKIE = "proctor_session"
 USER = web.RequestKey("user", User)
@@ -46,6 +46,12 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         if not request[WEB_SESSION].check_csrf(request.headers.get("X-CSRF-Token")):
             raise ApiError(403, "csrf", "missing or invalid X-CSRF-Token header")
     return await handler(request)
+
+
+def _client(request: web.Request) -> str | None:
+    from .app import SETTINGS
+
+    return client_ip(request, request.app[SETTINGS].trusted_proxies)
 
 
 def current_user(request: web.Request, role: str | None = None) -> User:
@@ -82,7 +88,7 @@ async def login(request: web.Request) -> web.Response:
         raise ApiError(400, "missing_field", "missing field 'srn' (or 'username' for staff)")
     password = field(body, "password", max_len=1024)
     remember = bool(field(body, "remember", bool, required=False))
-    result = await _services(request).accounts.login_password(login_name, password, ip=request.remote)
+    result = await _services(request).accounts.login_password(login_name, password, ip=_client(request))
     return await login_answer(request, result, remember)
 
 
@@ -93,7 +99,7 @@ async def finish_login(request: web.Request, user: User, remember: bool) -> web.
     if old:
         await services.accounts.revoke_session(old)
     raw, session = await services.accounts.create_web_session(
-        user.id, remember, request.headers.get("User-Agent", "")[:256], request.remote)
+        user.id, remember, request.headers.get("User-Agent", "")[:256], _client(request))
     response = web.json_response({"user": user_json(user), "csrf_token": session.csrf_token,
                                   "enrollment": user.enrollment_status})
     _set_cookie(request, response, raw, REMEMBER_SECONDS if remember else None)
@@ -103,8 +109,10 @@ async def finish_login(request: web.Request, user: User, remember: bool) -> web.
 def _set_cookie(request: web.Request, response: web.Response, raw: str, max_age: float | None) -> None:
     from .app import SETTINGS
 
+    settings = request.app[SETTINGS]
+    secure = settings.https or request.secure or forwarded_https(request, settings.trusted_proxies)
     response.set_cookie(COOKIE, raw, max_age=None if max_age is None else int(max_age), httponly=True,
-                        samesite="Strict", path="/", secure=request.app[SETTINGS].https or request.secure)
+                        samesite="Strict", path="/", secure=secure)
 
 
 async def logout(request: web.Request) -> web.Response:

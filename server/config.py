@@ -42,6 +42,7 @@ class Settings:
     max_body_bytes: int = 1024 * 1024  # larger request bodies get 413
     max_viewers_per_student: int = 3  # proctors watching one student's live video at once
     snapshot_retention_days: float = 7.0  # flag evidence is deleted after this
+    trusted_proxies: list[str] = field(default_factory=list)  # reverse proxies whose X-Forwarded-* we believe
     redis_url: str = ""  # scale-out: jobs to GPU workers over Redis Streams, events shared between nodes
     node_id: str = ""  # this media node's name in the cluster; "" = hostname-pid
 

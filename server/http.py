@@ -87,6 +87,24 @@ def field(body: dict[str, Any], name: str, kind: type = str, *, required: bool =
     return value
 
 
+def client_ip(request: web.Request, trusted: list[str]) -> str | None:
+    """The client's address: the peer, or behind a trusted reverse proxy the nearest address in
+    X-Forwarded-For that is not one of our proxies (anything further left could be forged)."""
+    peer = request.remote
+    if peer is None or peer not in trusted:
+        return peer
+    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        if hop not in trusted:
+            return hop
+    return peer
+
+
+def forwarded_https(request: web.Request, trusted: list[str]) -> bool:
+    """True when TLS ends at a trusted proxy that says so, so the session cookie stays Secure."""
+    return request.remote in trusted and request.headers.get("X-Forwarded-Proto", "").lower() == "https"
+
+
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
        "media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
        "form-action 'self'; frame-ancestors 'none'")

@@ -15,13 +15,13 @@ from proctor.accounts import LoginResult
 from proctor.passwords import WeakPassword
 from proctor.totp import InvalidTotpCode, TotpError
 
-from .app import LIVE, SERVICES
+from .app import LIVE, SERVICES, SETTINGS
 from .auth import RAW_TOKEN, WEB_SESSION, current_user, finish_login, refuse_during_maintenance
-from .http import ApiError, field, read_json
+from .http import ApiError, client_ip, field, read_json
 
 
 def _ip(request: web.Request) -> str | None:
-    return request.remote
+    return client_ip(request, request.app[SETTINGS].trusted_proxies)
 
 
 async def _throttled(request: web.Request) -> None:

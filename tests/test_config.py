@@ -52,3 +52,27 @@ def test_missing_config_file() -> None:
 
 def test_https_needs_both_files() -> None:
     assert Settings(certfile="c", keyfile="k").validate().https
+
+
+def test_client_ip_trusts_forwarded_headers_only_from_configured_proxies() -> None:
+    from unittest import mock
+
+    from aiohttp.test_utils import make_mocked_request
+
+    from server.http import client_ip, forwarded_https
+
+    def req(peer: str, xff: str = "", proto: str = "") -> object:
+        headers = {k: v for k, v in (("X-Forwarded-For", xff), ("X-Forwarded-Proto", proto)) if v}
+        transport = mock.Mock()
+        transport.get_extra_info.side_effect = (
+            lambda name, default=None: (peer, 1234) if name == "peername" else default)
+        return make_mocked_request("POST", "/api/auth/login", headers=headers, transport=transport)
+
+    proxies = ["10.0.0.5"]
+    # Straight from a client: its own address, whatever it claims.
+    assert client_ip(req("203.0.113.7", "198.51.100.1"), proxies) == "203.0.113.7"  # type: ignore[arg-type]
+    # Through our proxy: the nearest untrusted hop; a forged left-most entry is ignored.
+    assert client_ip(req("10.0.0.5", "1.2.3.4, 198.51.100.9"), proxies) == "198.51.100.9"  # type: ignore[arg-type]
+    assert client_ip(req("10.0.0.5"), proxies) == "10.0.0.5"  # type: ignore[arg-type]
+    assert forwarded_https(req("10.0.0.5", proto="https"), proxies)  # type: ignore[arg-type]
+    assert not forwarded_https(req("203.0.113.7", proto="https"), proxies)  # type: ignore[arg-type]
