@@ -43,7 +43,7 @@ def _figures(latencies: list[float], verdicts: list[Verdict], seconds: float) ->
                       p50_ms=round(float(np.percentile(lat, 50)), 1), p99_ms=round(float(np.percentile(lat, 99)), 1))
 
 
-def bench_frames(dataset: Path, count: int, size: tuple[int, int]) -> tuple[list[RGBImage], Embeddings, Engine | None]:
+def bench_frames(dataset: Path, count: int, size: tuple[int, int]) -> list[RGBImage]:
     """`count` frames from the dataset's photos, each with a small shift, cycling through people."""
     photos = [p for paths in people(dataset).values() for p in paths]
     moves = motion_path(8)
@@ -51,7 +51,7 @@ def bench_frames(dataset: Path, count: int, size: tuple[int, int]) -> tuple[list
     for i in range(count):
         photo = read_image_file(photos[i % len(photos)])
         frames.append(photo_to_frame(photo, size=size, shift=moves[i % len(moves)]))
-    return frames, np.zeros((0, 0), dtype=np.float32), None
+    return frames
 
 
 def naive_loop(engine: Engine, frames: list[RGBImage], refs: Embeddings,
@@ -100,7 +100,7 @@ async def batched_run(engine: Engine, frames: list[RGBImage], refs: Embeddings, 
 def run_inference_bench(engine: Engine, dataset: Path, frames: int = 96, clients: int = 32,
                         max_batch_size: int = 32, max_wait_ms: float = 50.0, size: tuple[int, int] = (640, 480),
                         tick: Callable[[], None] | None = None) -> dict[str, object]:
-    clip, _, _ = bench_frames(dataset, frames, size)
+    clip = bench_frames(dataset, frames, size)
     # A reference from the first frame, so most frames go all the way through embedding.
     first = engine.detect([clip[0]])[0]
     refs = engine.embed_faces([clip[0]], [first[0]]) if first else np.zeros((1, engine.spec.dim), np.float32)

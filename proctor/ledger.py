@@ -588,23 +588,34 @@ class Ledger:
     async def credited_since(self, user_id: int, since: float) -> float:
         """A student's credit from intervals ending at or after `since` (e.g. today's), minus the
         adjustments voiding time at or after it; never below zero."""
+        return (await self.credited_since_by_user([user_id], since)).get(user_id, 0.0)
+
+    async def credited_since_by_user(self, user_ids: list[int], since: float) -> dict[int, float]:
+        """`credited_since` for many students in two grouped queries (the proctors' session list)."""
         since = _finite("since", since)
+        if not user_ids:
+            return {}
         async with self._db.engine.connect() as conn:
             gross = (
                 await conn.execute(
-                    select(func.coalesce(func.sum(_CI.c.seconds), 0.0))
+                    select(_LS.c.user_id, func.sum(_CI.c.seconds))
                     .select_from(_CI.join(_LS, _CI.c.session_id == _LS.c.id))
-                    .where(_LS.c.user_id == user_id, _CI.c.end_at >= since)
+                    .where(_LS.c.user_id.in_(user_ids), _CI.c.end_at >= since)
+                    .group_by(_LS.c.user_id)
                 )
-            ).scalar_one()
-            voided = (
-                await conn.execute(
-                    select(func.coalesce(func.sum(_ADJ.c.seconds), 0.0)).where(
-                        _ADJ.c.user_id == user_id, _ADJ.c.end_at >= since
-                    )
+            ).all()
+            voided = {
+                uid: seconds
+                for uid, seconds in await conn.execute(
+                    select(_ADJ.c.user_id, func.sum(_ADJ.c.seconds))
+                    .where(_ADJ.c.user_id.in_(user_ids), _ADJ.c.end_at >= since)
+                    .group_by(_ADJ.c.user_id)
                 )
-            ).scalar_one()
-        return max(0.0, float(gross) - float(voided))
+            }
+        out = {int(uid): 0.0 for uid in user_ids}
+        for uid, seconds in gross:
+            out[int(uid)] = max(0.0, float(seconds or 0.0) - float(voided.get(uid) or 0.0))
+        return out
 
     async def credited_by_topic(self, user_id: int) -> dict[str, float]:
         """topic_id → credited seconds: the intervals minus voided adjustments, never below zero."""

@@ -53,11 +53,13 @@ async def sessions(request: web.Request) -> web.Response:
         open_flags.setdefault(f.session_id, []).append(
             {"flag_id": f.flag_id, "kind": f.kind, "started_at": f.started_at,
              "snapshot_url": f"/api/proctor/flags/{f.flag_id}/snapshot" if f.has_snapshot else None})
+    streams = request.app[LIVE].streams()
+    today_by_user = await services.ledger.credited_since_by_user([s.ctx.user_id for s in streams], midnight)
     out = []
-    for stream in request.app[LIVE].streams():
+    for stream in streams:
         s = stream.session
         student = stream.ctx.student or {}
-        today = await services.ledger.credited_since(stream.ctx.user_id, midnight)
+        today = today_by_user.get(stream.ctx.user_id, 0.0)
         out.append({"session_id": stream.session_id, "student": student, "topic_id": stream.ctx.topic_id,
                     "topic_title": stream.ctx.topic_title, "module_id": stream.ctx.module_id, "state": s.state,
                     "reason": s.reason.value, "started_at": stream.started_at,

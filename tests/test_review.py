@@ -147,6 +147,9 @@ async def test_confirm_voids_exactly_the_overlap_once(open_db: OpenDb) -> None:
     assert await ledger.credited_since(user, T0 + 5) == pytest.approx(6.0 + 10.0 - 3.0)  # 3–6, 6–9, 100–110
     assert await ledger.credited_since(user, T0 + 50) == 10.0  # the void is of earlier time
     assert await ledger.credited_since(user, T0 + 200) == 0.0
+    idle = await _student(db, "CRO9999999")  # never credited: 0, not missing
+    many = await ledger.credited_since_by_user([user, idle], T0 + 5)
+    assert many == {user: pytest.approx(13.0), idle: 0.0}
     rec = await ledger.get_session(sid)
     assert rec is not None and rec.credited_seconds == 9.0 and rec.voided_seconds == pytest.approx(3.0)
     other = await ledger.get_session(elsewhere)
