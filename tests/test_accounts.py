@@ -18,11 +18,9 @@ from proctor.db import Database
 from proctor.students import StaffExists, StudentExists, Students, UnknownUser
 from proctor.tables import users, web_sessions
 
+from .fakes import fast_hasher
+
 T0 = 1_700_000_000.0
-
-
-def fast_hasher() -> PasswordHasher:
-    return PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from aiortc import RTCPeerConnection
 from PIL import Image
 
 from models.frames import blank_frame, photo_to_frame
+from proctor.accounts import hash_password
 from server.app import LIVE, SERVICES, create_app
 from server.auth import COOKIE
 
@@ -164,8 +165,7 @@ def data_url(arr: np.ndarray) -> str:
 
 async def test_webcam_enrollment_checks_each_capture(client: Any, photos: Any) -> None:
     students = client.app[SERVICES].students
-    await students.add_student("NEW001", "New Student", None, __import__("proctor.accounts").accounts.hash_password(
-        PASSWORD))
+    await students.add_student("NEW001", "New Student", None, hash_password(PASSWORD))
     csrf = await login(client, "NEW001")
     h = {"X-CSRF-Token": csrf}
     me = await (await client.get("/api/me")).json()

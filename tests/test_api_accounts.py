@@ -7,9 +7,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyotp
 import pytest
 
+from models.frames import photo_to_frame
 from proctor.accounts import hash_password
 from proctor.clock import FakeClock
 from proctor.outbox import list_outbox
@@ -26,16 +28,8 @@ async def rig(aiohttp_client: Any, engine: Any, references: Any, tmp_path: Path)
     clock = FakeClock(time.time())
     app = create_app(settings_for(tmp_path), clock=clock, engine_factory=lambda s: engine)
     client = await aiohttp_client(app)
-    await enroll_student(app, "MAD001", references["madonna"])
-    students = app[SERVICES].students
-    await students.add_student("NEW001", "New Student", "+919800000001", None)  # not activated yet
-    mad = await students.get_by_srn("MAD001")
-    from sqlalchemy import update
-
-    from proctor.tables import users
-
-    async with app[SERVICES].db.engine.begin() as conn:  # give MAD001 a registered mobile
-        await conn.execute(update(users).where(users.c.id == mad.id).values(mobile="+919800000002"))
+    await enroll_student(app, "MAD001", references["madonna"], mobile="+919800000002")
+    await app[SERVICES].students.add_student("NEW001", "New Student", "+919800000001", None)  # not activated yet
     client.clock = clock
     return client
 
@@ -131,8 +125,7 @@ async def test_revoking_the_streaming_login_ends_the_stream(rig: Any, aiohttp_cl
     stream = StreamClient(phone, csrf_phone)
     face = photos["madonna"][1]
     try:
-        await stream.start(moving_frames(lambda s: __import__("models.frames").frames.photo_to_frame(face, shift=s)),
-                           topic(rig))
+        await stream.start(moving_frames(lambda s: photo_to_frame(face, shift=s)), topic(rig))
         await stream.samples(1)
         csrf = await login(rig)
         listed = (await (await rig.get("/api/auth/sessions")).json())["sessions"]
@@ -218,7 +211,7 @@ async def test_authorization_matrix(rig: Any, aiohttp_client: Any) -> None:
     mad = await students.get_by_srn("MAD001")
     sid = await rig.app[SERVICES].ledger.start_session(mad.id, topic(rig), "a-corporate-economic-laws",
                                                        rig.clock.now())
-    await enroll_student(rig.app, "BEN001", __import__("numpy").ones((1, 128), "float32") / 128**0.5)
+    await enroll_student(rig.app, "BEN001", np.ones((1, 128), np.float32) / 128**0.5)
 
     async def as_(who: str | None) -> tuple[Any, dict[str, str]]:
         c = await aiohttp_client(rig.server)

@@ -27,9 +27,9 @@ def settings_for(tmp_path: Path, **kw: Any) -> Settings:
     return Settings(**{**base, **kw})
 
 
-async def enroll_student(app: Any, srn: str, refs: np.ndarray) -> None:
+async def enroll_student(app: Any, srn: str, refs: np.ndarray, mobile: str | None = None) -> None:
     students = app[SERVICES].students
-    uid = await students.add_student(srn, f"Student {srn}", None, hash_password(PASSWORD))
+    uid = await students.add_student(srn, f"Student {srn}", mobile, hash_password(PASSWORD))
     for vec in vectors_to_bytes(refs):
         await students.add_reference(uid, b"photo", "facenet-msceleb-128", [vec], 128)
     await students.set_enrollment_status(uid, "approved")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 
 import pytest
@@ -18,6 +17,8 @@ from proctor.otp import OtpResult
 from proctor.students import Students
 from proctor.tables import users
 
+from .fakes import Recorder
+
 T0 = 1_700_000_000.0
 PW = "correct horse battery"
 
@@ -32,19 +33,6 @@ class CountingHasher(PasswordHasher):
     def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
         self.verifies += 1
         return super().verify(hash, password)
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-
-    async def send(self, mobile: str, text: str, user_id: int | None) -> None:
-        self.sent.append(text)
-
-    def last_code(self) -> str:
-        m = re.search(r"code is (\d{6})\.", self.sent[-1])
-        assert m is not None
-        return m.group(1)
 
 
 @pytest.fixture

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import re
 
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import select
 
 from proctor.accounts import Accounts, hash_password
@@ -18,27 +16,10 @@ from proctor.outbox import OutboxSender, list_outbox
 from proctor.students import Students
 from proctor.tables import otp_codes
 
+from .fakes import Recorder, fast_hasher
+
 T0 = 1_700_000_000.0
 MOBILE = "+91 98765 43210"
-
-
-class Recorder:
-    """An SmsSender that keeps what it was asked to send."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str, int | None]] = []
-
-    async def send(self, mobile: str, text: str, user_id: int | None) -> None:
-        self.sent.append((mobile, text, user_id))
-
-    def last_code(self) -> str:
-        m = re.search(r"code is (\d{6})\.", self.sent[-1][1])
-        assert m is not None, self.sent[-1][1]
-        return m.group(1)
-
-
-def fast_hasher() -> PasswordHasher:
-    return PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 
 @pytest.fixture
@@ -71,7 +52,7 @@ async def test_request_sends_the_code_and_stores_only_a_hash(
     uid = await _student(db)
     assert await otps.request(uid, "login") is True
     assert len(sms.sent) == 1
-    mobile, text, to_user = sms.sent[0]
+    mobile, text, to_user = sms.calls[0]
     code = sms.last_code()
     assert (mobile, to_user) == (MOBILE, uid)
     assert text == f"proctor: your login code is {code}. It expires in 5 minutes. Never share it."
@@ -127,7 +108,7 @@ async def test_expiry_per_purpose(db: Database, otps: Otps, sms: Recorder, clock
     login_code = sms.last_code()
     await otps.request(uid, "reset")
     reset_code = sms.last_code()
-    assert "It expires in 15 minutes." in sms.sent[-1][1]
+    assert "It expires in 15 minutes." in sms.sent[-1]
     clock.advance(300)
     assert await otps.verify(uid, "login", login_code) is OtpResult.EXPIRED
     clock.advance(599)

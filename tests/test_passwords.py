@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
-from argon2 import PasswordHasher
 
 from proctor.accounts import Accounts, hash_password
 from proctor.audit import Audit
@@ -16,27 +14,12 @@ from proctor.otp import OtpResult
 from proctor.passwords import MAX_LENGTH, MIN_LENGTH, WeakPassword, check_password, common_passwords
 from proctor.students import Students
 
+from .fakes import Recorder, fast_hasher
+
 T0 = 1_700_000_000.0
 SRN = "CRO0123456"
 OLD = "old but long password"
 NEW = "river tiger lamp 42"
-
-
-def fast_hasher() -> PasswordHasher:
-    return PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-
-    async def send(self, mobile: str, text: str, user_id: int | None) -> None:
-        self.sent.append(text)
-
-    def last_code(self) -> str:
-        m = re.search(r"code is (\d{6})\.", self.sent[-1])
-        assert m is not None
-        return m.group(1)
 
 
 @pytest.fixture

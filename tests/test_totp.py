@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import base64
-import re
 from urllib.parse import parse_qs, urlparse
 
 import pyotp
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import select
 
 from proctor.accounts import CHALLENGE_SECONDS, Accounts, hash_password
@@ -19,26 +17,11 @@ from proctor.students import Students
 from proctor.tables import totp_recovery_codes
 from proctor.totp import InvalidTotpCode, Totp, TotpAlreadyEnabled, TotpNotPending
 
+from .fakes import Recorder, fast_hasher
+
 T0 = 1_700_000_010.0  # 10 s into a 30 s step
 SRN = "CRO0123456"
 PW = "correct horse battery"
-
-
-def fast_hasher() -> PasswordHasher:
-    return PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-
-    async def send(self, mobile: str, text: str, user_id: int | None) -> None:
-        self.sent.append(text)
-
-    def last_code(self) -> str:
-        m = re.search(r"code is (\d{6})\.", self.sent[-1])
-        assert m is not None
-        return m.group(1)
 
 
 @pytest.fixture
