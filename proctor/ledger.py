@@ -79,6 +79,16 @@ class SessionRecord:
 
 
 @dataclass(frozen=True)
+class SessionState:
+    """A live session's state as the dashboard and GET /api/sessions/{id} read it."""
+
+    state: str  # verified | unverified
+    reason: str  # the latest sample's reason
+    samples_total: int
+    samples_verified: int
+
+
+@dataclass(frozen=True)
 class SampleRecord:
     at: float
     reason: str
@@ -318,18 +328,17 @@ class Ledger:
         self, session_id: str, state: str, reason: str, samples_total: int, samples_verified: int
     ) -> None:
         async with self._db.engine.begin() as conn:
-            result = await conn.execute(
-                update(_LS)
-                .where(_LS.c.id == session_id)
-                .values(
-                    state=state,
-                    reason=reason,
-                    samples_total=samples_total,
-                    samples_verified=samples_verified,
-                )
-            )
-            if result.rowcount == 0:
-                raise UnknownSession(session_id)
+            await self._set_state(conn, session_id, SessionState(state, reason, samples_total, samples_verified))
+
+    @staticmethod
+    async def _set_state(conn: AsyncConnection, session_id: str, s: SessionState) -> None:
+        result = await conn.execute(
+            update(_LS)
+            .where(_LS.c.id == session_id)
+            .values(state=s.state, reason=s.reason, samples_total=s.samples_total, samples_verified=s.samples_verified)
+        )
+        if result.rowcount == 0:
+            raise UnknownSession(session_id)
 
     # -- credited intervals -----------------------------------------------------------------------
 
@@ -374,14 +383,19 @@ class Ledger:
 
     # -- samples ----------------------------------------------------------------------------------
 
-    async def record_sample(self, session_id: str, at: float, reason: str, score: float | None) -> None:
-        """Store one sample for the timeline: a single insert, no audit row (one per sample)."""
+    async def record_sample(self, session_id: str, at: float, reason: str, score: float | None, *,
+                            state: SessionState | None = None) -> None:
+        """Store one sample for the timeline (no audit row: one per sample); with `state`, the
+        session's state and counters too, in the same transaction: samples are the hot path, and
+        on SQLite every commit is an fsync."""
         at = _finite("at", at)
         if score is not None:
             score = _finite("score", score)
         try:
             async with self._db.engine.begin() as conn:
                 await conn.execute(_SAMPLES.insert().values(session_id=session_id, at=at, reason=reason, score=score))
+                if state is not None:
+                    await self._set_state(conn, session_id, state)
         except IntegrityError as e:
             raise UnknownSession(session_id) from e
 

@@ -15,7 +15,7 @@ import json
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 
 from aiortc import RTCDataChannel, RTCPeerConnection
 
@@ -25,7 +25,7 @@ from proctor.clock import Clock
 from proctor.credit import CreditPolicy, Reason, Sample
 from proctor.events import EventBus
 from proctor.evidence import Evidence
-from proctor.ledger import Ledger
+from proctor.ledger import Ledger, SessionState
 from proctor.session import LiveSession, SessionUpdate
 
 from .ingest import LatestFrame, to_rgb
@@ -166,10 +166,9 @@ class LiveStream:
             self.metrics.verdicts.labels(outcome.reason.value).inc()
         sample = Sample(at=at, reason=outcome.reason, score=outcome.score)
         update = self.session.record_sample(sample)
-        await self.ledger.record_sample(self.session_id, at, sample.reason.value, outcome.score)
-        await self._persist(update)
+        await self._persist(update, sample)
 
-    async def _persist(self, update: SessionUpdate) -> None:
+    async def _persist(self, update: SessionUpdate, sample: Sample | None = None) -> None:
         async with self._write_lock:
             sid = self.session_id
             if update.credited is not None:
@@ -191,7 +190,11 @@ class LiveStream:
                 self._publish("flag_resolved", flag_id=self.flag_ids.get((flag.kind.value, flag.started_at)),
                               kind=flag.kind.value, ended_at=flag.ended_at)
             s = self.session
-            await self.ledger.update_session_state(sid, s.state, s.reason.value, s.samples_total, s.samples_verified)
+            state = SessionState(s.state, s.reason.value, s.samples_total, s.samples_verified)
+            if sample is not None:  # the sample row and the new state commit together
+                await self.ledger.record_sample(sid, sample.at, sample.reason.value, sample.score, state=state)
+            else:
+                await self.ledger.update_session_state(sid, *astuple(state))
         if update.state_changed:
             self._publish("state_changed", state=self.session.state, reason=self.session.reason.value)
         if update.credited is not None and self.events is not None:
