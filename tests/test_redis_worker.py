@@ -116,6 +116,9 @@ async def test_a_worker_verifies_the_owner_and_rejects_an_impostor(
             node.verify(madonna, references["madonna"], 30.0, session_id="s1", student_id="MAD001"),
             node.verify(madonna, references["ben_afflek"], 30.0, session_id="s2", student_id="BEN001"),
             node.verify(wide, references["madonna"], 30.0, session_id="s1", student_id="MAD001"))
+        # The node sees a verdict as soon as it is XADDed; the worker counts it just after, so wait
+        # for the counters before closing (aclose abandons whatever is still in flight).
+        await worker.wait_until(lambda st: st.verdicts + st.errors + st.expired >= 3, 10)
     finally:
         await worker.aclose()
     assert owner.reason is Reason.OK and owner.faces == 1 and owner.score is not None
