@@ -22,6 +22,7 @@ from typing import Protocol, TypeVar
 
 import numpy as np
 
+from .aio import cancel_and_wait
 from .embedder import Embeddings
 from .engine import Verdict, VerifyRequest
 from .images import RGBImage
@@ -105,12 +106,7 @@ class Batcher:
     async def aclose(self) -> None:
         """Stop taking requests, fail the queued ones, wait for the running batch, free the thread."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait([task])
         if self._queue is not None:
             while not self._queue.empty():
                 pending = self._queue.get_nowait()

@@ -30,6 +30,7 @@ from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
+from .aio import cancel_and_wait
 from .batcher import Batcher, BatcherClosed, BatchModel
 from .embedder import Embeddings
 from .images import ImageError
@@ -151,9 +152,7 @@ class Worker:
         """Stop reading, abandon jobs in flight (they stay pending and are reclaimed), free the model."""
         tasks = self._tasks + list(self._in_flight)
         self._tasks = []
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(tasks)
         await self.batcher.aclose()
         await self.redis.aclose()
 

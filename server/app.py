@@ -1,23 +1,26 @@
 """The aiohttp application factory.
 
-Shared objects live on the app under typed `AppKey`s and are created and closed in
-`cleanup_ctx`, in dependency order: database → services → verifier → live streams. aiohttp
+Shared objects live on the app under the typed keys of `server/keys.py` and are created and closed
+in `cleanup_ctx`, in dependency order: database → services → verifier → live streams. aiohttp
 unwinds them in reverse, so on shutdown the live streams end (and are persisted) before the
 verifier stops and before the database closes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import socket
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
 
+from models import weights
 from models.engine import Engine
 from proctor.accounts import Accounts
-from proctor.catalog import Catalog, load_catalog
+from proctor.catalog import load_catalog
 from proctor.clock import Clock, SystemClock
 from proctor.credit import CreditPolicy
 from proctor.db import Database
@@ -30,73 +33,65 @@ from proctor.outbox import OutboxSender
 from proctor.review import Review
 from proctor.students import Students
 
+from .api import accounts, auth, health, login, openapi, pages, proctor, student, webrtc
 from .cluster import ClusterBridge
 from .config import Settings
 from .http import error_middleware, security_headers
-from .live import LiveRegistry, LiveStream
-from .live_view import Viewers
-from .metrics import METRICS, Metrics
+from .keys import (
+    CLUSTER,
+    EVENTS,
+    LIVE,
+    METRICS,
+    SERVICES,
+    SETTINGS,
+    STARTER,
+    VERIFIER,
+    VIEWERS,
+    WEBSOCKETS,
+    Services,
+)
+from .media.live_view import Viewers
+from .media.registry import LiveRegistry
+from .media.sessions import SessionStarter
+from .media.stream import LiveStream, StreamDeps
+from .metrics import Metrics
 from .retention import RetentionJob
-from .verifier import LocalVerifier, NodeVerifier
+from .verify.local import LocalVerifier
+from .verify.outcome import NodeVerifier
+from .verify.remote import RedisVerifier
 
 log = logging.getLogger("proctor.app")
-STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
-
-
-@dataclass(frozen=True)
-class Services:
-    """The domain services every handler uses."""
-
-    db: Database
-    clock: Clock
-    accounts: Accounts
-    students: Students
-    ledger: Ledger
-    catalog: Catalog
-    policy: CreditPolicy
-    maintenance: Maintenance
-    ip_limiter: IpLimiter
-    review: Review
-    evidence: Evidence
-
-
-SETTINGS = web.AppKey("settings", Settings)
-SERVICES = web.AppKey("services", Services)
-VERIFIER: web.AppKey[NodeVerifier] = web.AppKey("verifier")
-LIVE = web.AppKey("live", LiveRegistry)
-EVENTS = web.AppKey("events", EventBus)
-VIEWERS = web.AppKey("viewers", Viewers)
-WEBSOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("websockets")
-CLUSTER: web.AppKey[ClusterBridge | None] = web.AppKey("cluster")
 
 EngineFactory = Callable[[Settings], Engine]
 
 
 def default_node_id() -> str:
-    import os
-    import socket
-
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
 def default_engine(settings: Settings) -> Engine:
-    from models import weights
-
     weights.fetch(settings.model, quiet=True)
     return Engine(settings.model, device=settings.device or None)
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None,
                engine_factory: EngineFactory = default_engine) -> web.Application:
-    from . import auth, metrics, openapi, routes_accounts, routes_proctor, routes_student, routes_webrtc
-
     app = web.Application(client_max_size=settings.max_body_bytes,
                           middlewares=[error_middleware, auth.auth_middleware])
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
-    clock = clock or SystemClock()
+    the_clock = clock or SystemClock()
+    app.cleanup_ctx.extend([_database(the_clock), _verifier(engine_factory), _live(the_clock)])
+    app.on_shutdown.append(_close_streams)
+    app.on_response_prepare.append(security_headers(settings.https))
+    for module in (login, accounts, student, webrtc, proctor, openapi, health, pages):
+        module.setup_routes(app)
+    return app
 
+
+def _database(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]:
     async def database(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS]
         db = Database.from_url(settings.db_url())
         await db.migrate()
         catalog = load_catalog(Path(settings.catalog) if settings.catalog else None)
@@ -125,14 +120,15 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
             await retention.aclose()
             await db.aclose()
 
-    async def verifier(app: web.Application) -> AsyncIterator[None]:
-        import asyncio
+    return database
 
+
+def _verifier(engine_factory: EngineFactory) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def verifier(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS]
         engine = await asyncio.to_thread(engine_factory, settings)  # loading weights blocks
         v: NodeVerifier
         if settings.redis_url:
-            from .redis_verifier import RedisVerifier
-
             # Workers run the batches; the node keeps an engine only for enrollment photos.
             v = RedisVerifier(settings.redis_url, engine=engine, node_id=settings.node_id or None)
         else:
@@ -145,7 +141,12 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
         finally:
             await v.aclose()
 
+    return verifier
+
+
+def _live(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]:
     async def live(app: web.Application) -> AsyncIterator[None]:
+        settings, services = app[SETTINGS], app[SERVICES]
         viewers = Viewers(settings.max_viewers_per_student)
         bus = EventBus(clock=clock)
         cluster = (ClusterBridge(settings.redis_url, settings.node_id or default_node_id(), bus,
@@ -158,7 +159,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
                 await cluster.release_stream(stream.ctx.user_id, stream.session_id)
 
         registry = LiveRegistry(on_end=on_end)
+        deps = StreamDeps(app[VERIFIER], services.ledger, clock, services.policy, settings.verify_timeout_s, bus,
+                          services.evidence, app[METRICS])
         app[LIVE], app[VIEWERS], app[EVENTS], app[CLUSTER] = registry, viewers, bus, cluster
+        app[STARTER] = SessionStarter(deps, registry, cluster)
         app[WEBSOCKETS] = set()
         if cluster is not None:
             await cluster.start()
@@ -170,30 +174,14 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
             if cluster is not None:
                 await cluster.aclose()
 
-    app.cleanup_ctx.extend([database, verifier, live])
-
-    async def close_streams(app: web.Application) -> None:
-        # on_shutdown runs before cleanup: end peer connections while the DB is still open,
-        # and close proctors' WebSockets so the server does not wait on them.
-        sockets: set[web.WebSocketResponse] = app[WEBSOCKETS]
-        for ws in list(sockets):
-            await ws.close(code=1001, message=b"server shutdown")
-        await app[VIEWERS].aclose()
-        await app[LIVE].aclose("server_shutdown")
-
-    app.on_shutdown.append(close_streams)
-    app.on_response_prepare.append(security_headers(settings.https))
-    auth.setup_routes(app)
-    routes_student.setup_routes(app)
-    routes_webrtc.setup_routes(app)
-    openapi.setup_routes(app)
-    routes_accounts.setup_routes(app)
-    routes_proctor.setup_routes(app)
-    metrics.setup_routes(app)
-    app.router.add_get("/", index)
-    app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
-    return app
+    return live
 
 
-async def index(request: web.Request) -> web.FileResponse:
-    return web.FileResponse(STATIC_DIR / "index.html")
+async def _close_streams(app: web.Application) -> None:
+    # on_shutdown runs before cleanup: end peer connections while the DB is still open,
+    # and close proctors' WebSockets so the server does not wait on them.
+    sockets: set[web.WebSocketResponse] = app[WEBSOCKETS]
+    for ws in list(sockets):
+        await ws.close(code=1001, message=b"server shutdown")
+    await app[VIEWERS].aclose()
+    await app[LIVE].aclose("server_shutdown")

@@ -1,4 +1,4 @@
-"""Prometheus metrics (`/metrics`) and health (`/healthz`, `/readyz`) for operators and autoscalers.
+"""The node's Prometheus metrics, served at `/metrics` by server/api/health.py.
 
 Every metric lives in the app's own CollectorRegistry (no module globals), and every name starts
 with `proctor_`.
@@ -6,12 +6,10 @@ with `proctor_`.
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
-from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
@@ -22,6 +20,9 @@ class Metrics:
     """The node's metrics, registered in their own registry."""
 
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    # Called with (sampled at, seconds the verifier took or None when it was not asked, reason) for
+    # every sample: how a benchmark sees each verdict without wrapping the verifier.
+    sample_listeners: list[Callable[[float, float | None, str], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         r = self.registry
@@ -39,61 +40,14 @@ class Metrics:
                                    registry=r)
         self.stream_lag = Gauge("proctor_jobs_lag", "Jobs not yet delivered to workers (scale-out mode)", registry=r)
 
+    def observe_sample(self, at: float, verify_s: float | None, reason: str) -> None:
+        self.samples.inc()
+        self.verdicts.labels(reason).inc()
+        if verify_s is not None:
+            self.verify_latency.observe(verify_s)
+        for listener in self.sample_listeners:
+            listener(at, verify_s, reason)
+
     def observe_batch(self, size: int, seconds: float) -> None:
         self.batch_size.observe(size)
         self.inference.observe(seconds)
-
-
-METRICS = web.AppKey("metrics", Metrics)
-
-
-async def metrics(request: web.Request) -> web.Response:
-    from .app import LIVE, VERIFIER
-
-    m = request.app[METRICS]
-    m.active_streams.set(len(request.app[LIVE]))
-    stats = getattr(request.app.get(VERIFIER), "stream_stats", None)
-    if stats is not None:  # scale-out mode: the job stream autoscalers watch
-        try:
-            length, lag = await stats()
-            m.stream_length.set(length)
-            if lag is not None:
-                m.stream_lag.set(lag)
-        except Exception:
-            pass  # Redis down: /readyz says so; metrics keep their last values
-    return web.Response(body=generate_latest(m.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-
-async def healthz(request: web.Request) -> web.Response:
-    """Liveness: the process serves requests."""
-    return web.json_response({"status": "ok", "time": time.time()})
-
-
-async def readyz(request: web.Request) -> web.Response:
-    """Readiness: model loaded, database reachable, Redis reachable when configured."""
-    from sqlalchemy import text
-
-    from .app import SERVICES, VERIFIER
-
-    checks: dict[str, Any] = {}
-    verifier = request.app.get(VERIFIER)
-    checks["model"] = bool(verifier is not None and getattr(verifier, "ready", True))
-    try:
-        async with request.app[SERVICES].db.engine.connect() as conn:
-            await conn.execute(text("select 1"))
-        checks["db"] = True
-    except Exception:
-        checks["db"] = False
-    from .app import CLUSTER
-
-    cluster = request.app.get(CLUSTER)
-    ping = getattr(verifier, "ping", None) or (cluster.ping if cluster is not None else None)
-    checks["redis"] = (await ping()) if ping is not None else None
-    ready = all(v for v in checks.values() if v is not None)
-    return web.json_response({"ready": ready, **checks}, status=200 if ready else 503)
-
-
-def setup_routes(app: web.Application) -> None:
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
+from models.aio import cancel_and_wait
 from proctor.evidence import Evidence
 
 log = logging.getLogger("proctor.retention")
@@ -23,11 +23,8 @@ class RetentionJob:
         self._task = asyncio.create_task(self._run(), name="retention")
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait([task])
 
     async def run_once(self) -> int:
         deleted = await self.evidence.purge()

@@ -15,8 +15,9 @@ from PIL import Image
 
 from models.frames import blank_frame, photo_to_frame
 from proctor.accounts import hash_password
-from server.app import LIVE, SERVICES, create_app
-from server.auth import COOKIE
+from server.api.auth import COOKIE
+from server.app import create_app
+from server.keys import LIVE, SERVICES
 
 from .test_live_session import PASSWORD, enroll_student, login, settings_for, topic
 
@@ -112,7 +113,7 @@ async def test_bad_offers_get_4xx_and_leave_no_peer_connection(client: Any, monk
             super().__init__(*a, **kw)
             created.append(self)
 
-    monkeypatch.setattr("server.routes_webrtc.RTCPeerConnection", Recorded)
+    monkeypatch.setattr("server.media.peer.RTCPeerConnection", Recorded)
     csrf = await login(client)
     h = {"X-CSRF-Token": csrf}
     t = topic(client)
@@ -138,7 +139,7 @@ async def test_bad_offers_get_4xx_and_leave_no_peer_connection(client: Any, monk
 
 
 async def test_students_cannot_see_each_others_sessions(client: Any, photos: Any) -> None:
-    from .streaming import StreamClient, moving_frames
+    from bench.clients import StreamClient, moving_frames
 
     stream = StreamClient(client, await login(client, "MAD001"))
     face = photos["madonna"][1]

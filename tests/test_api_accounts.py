@@ -11,13 +11,14 @@ import numpy as np
 import pyotp
 import pytest
 
+from bench.clients import StreamClient, moving_frames
 from models.frames import photo_to_frame
 from proctor.accounts import hash_password
 from proctor.clock import FakeClock
 from proctor.outbox import list_outbox
-from server.app import LIVE, SERVICES, create_app
+from server.app import create_app
+from server.keys import LIVE, SERVICES
 
-from .streaming import StreamClient, moving_frames
 from .test_live_session import PASSWORD, enroll_student, login, settings_for, topic
 
 NEW_PASSWORD = "violet submarine orchard"

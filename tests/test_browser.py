@@ -21,8 +21,9 @@ from playwright.async_api import ConsoleMessage, Page, async_playwright, expect
 from playwright.async_api import Error as PlaywrightError
 
 from models.frames import motion_path, photo_to_frame
-from server.app import SERVICES, create_app
+from server.app import create_app
 from server.config import Settings
+from server.keys import SERVICES
 
 from .test_live_session import PASSWORD, enroll_student
 from .y4m import rgb_to_yuv420, write_y4m

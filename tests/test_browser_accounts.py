@@ -27,8 +27,9 @@ from playwright.async_api import ConsoleMessage, Page, Route, async_playwright, 
 from playwright.async_api import Error as PlaywrightError
 
 from proctor.accounts import hash_password
-from server.app import SERVICES, create_app
+from server.app import create_app
 from server.config import Settings
+from server.keys import SERVICES
 
 from .test_browser import ARTIFACTS, WAIT_S, Server, chromium  # noqa: F401  (chromium is a fixture)
 from .test_live_session import PASSWORD

@@ -22,12 +22,13 @@ from aiohttp import web
 from playwright.async_api import ConsoleMessage, Page, async_playwright, expect
 from playwright.async_api import Error as PlaywrightError
 
+from bench.clients import StreamClient, moving_frames
 from models.frames import photo_to_frame
 from proctor.accounts import hash_password
-from server.app import SERVICES, create_app
+from server.app import create_app
 from server.config import Settings
+from server.keys import SERVICES
 
-from .streaming import StreamClient, moving_frames
 from .test_browser import ARTIFACTS, WAIT_S, chromium  # noqa: F401  (chromium is a fixture)
 from .test_live_session import PASSWORD, enroll_student
 

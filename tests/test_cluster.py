@@ -10,12 +10,13 @@ from typing import Any
 
 import pytest
 
+from bench.clients import StreamClient, moving_frames
+from bench.redis_server import RedisServer
 from models.frames import photo_to_frame
 from proctor.accounts import hash_password
-from server.app import CLUSTER, LIVE, SERVICES, create_app
+from server.app import create_app
+from server.keys import CLUSTER, LIVE, SERVICES
 
-from .redis_server import RedisServer
-from .streaming import StreamClient, moving_frames
 from .test_live_session import PASSWORD, enroll_student, login, settings_for, topic
 
 

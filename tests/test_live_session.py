@@ -9,13 +9,13 @@ from typing import Any
 import numpy as np
 import pytest
 
+from bench.clients import StreamClient, moving_frames
 from models.enroll import vectors_to_bytes
 from models.frames import blank_frame, photo_to_frame, side_by_side
 from proctor.accounts import hash_password
-from server.app import LIVE, SERVICES, create_app
+from server.app import create_app
 from server.config import Settings
-
-from .streaming import StreamClient, moving_frames
+from server.keys import LIVE, SERVICES
 
 INTERVAL = 1.0
 PASSWORD = "correct horse battery"

@@ -7,10 +7,11 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.clients import StreamClient, moving_frames
 from models.frames import photo_to_frame
-from server.app import SERVICES, create_app
+from server.app import create_app
+from server.keys import SERVICES
 
-from .streaming import StreamClient, moving_frames
 from .test_live_session import enroll_student, login, settings_for, topic
 
 

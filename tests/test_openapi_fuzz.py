@@ -12,7 +12,8 @@ import pytest
 from aiohttp import web
 
 from proctor.accounts import hash_password
-from server.app import SERVICES, create_app
+from server.app import create_app
+from server.keys import SERVICES
 
 from .test_live_session import PASSWORD, enroll_student, settings_for
 

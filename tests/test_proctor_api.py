@@ -10,13 +10,14 @@ from typing import Any
 import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
+from bench.clients import StreamClient, moving_frames
 from models.frames import photo_to_frame
 from proctor.accounts import hash_password
 from proctor.clock import FakeClock
-from server.app import EVENTS, SERVICES, VIEWERS, create_app
+from server.app import create_app
+from server.keys import EVENTS, SERVICES, VIEWERS
 from server.retention import RetentionJob
 
-from .streaming import StreamClient, moving_frames
 from .test_live_session import PASSWORD, enroll_student, login, settings_for, topic
 
 

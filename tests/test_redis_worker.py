@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import redis.asyncio as aioredis
 
+from bench.redis_server import RedisServer
 from models import weights
 from models.detector import FaceBox
 from models.engine import Engine, Verdict
@@ -26,9 +27,7 @@ from models.frames import photo_to_frame
 from models.jobs import GROUP, JOBS_STREAM, Job, encode_frame, refs_version, verdict_fields, verdict_from_fields
 from models.worker import Worker, WorkerConfig, redis_client
 from proctor.credit import Reason
-from server.redis_verifier import RedisVerifier
-
-from .redis_server import RedisServer
+from server.verify.remote import RedisVerifier
 
 REPO = Path(__file__).resolve().parent.parent
 

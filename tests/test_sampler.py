@@ -23,9 +23,12 @@ from models.engine import Verdict, VerifyRequest
 from proctor.clock import FakeClock
 from proctor.credit import CreditPolicy, Reason
 from proctor.db import Database
+from proctor.events import EventBus
+from proctor.evidence import Evidence
 from proctor.ledger import Ledger
-from server.live import LiveStream, StreamContext
-from server.verifier import LocalVerifier
+from server.media.stream import LiveStream, StreamContext, StreamDeps
+from server.metrics import Metrics
+from server.verify.local import LocalVerifier
 
 REFS = np.ones((1, 128), np.float32) / np.sqrt(128)
 
@@ -64,6 +67,9 @@ class FakeLatest:
     def age(self) -> float | None:
         return self._age
 
+    def start(self) -> None:
+        pass
+
     async def aclose(self) -> None:
         pass
 
@@ -95,8 +101,10 @@ async def rig(tmp_path: Path) -> AsyncIterator[SimpleNamespace]:
     verifier = LocalVerifier(engine, max_batch_size=4, max_wait_ms=0)  # type: ignore[arg-type]
     await verifier.start()
     latest = FakeLatest()
+    deps = StreamDeps(verifier, ledger, clock, CreditPolicy(sample_interval_s=3.0, max_gap_s=7.5), 0.2,
+                      EventBus(clock=clock), Evidence(db, clock, 3600.0), Metrics())
     stream = LiveStream(StreamContext(sid, uid, "t", "m", 0.0, 144000.0), RTCPeerConnection(), latest,  # type: ignore[arg-type]
-                        REFS, verifier, ledger, clock, CreditPolicy(sample_interval_s=3.0, max_gap_s=7.5), 0.2)
+                        REFS, deps)
     channel = Channel()
     stream.attach_channel(channel)  # type: ignore[arg-type]
     yield SimpleNamespace(stream=stream, clock=clock, latest=latest, engine=engine, ledger=ledger, channel=channel)

@@ -17,10 +17,9 @@ import aiohttp
 import pytest
 from PIL import Image
 
+from bench.clients import StreamClient, moving_frames
 from models.dataset import people
 from models.frames import blank_frame, photo_to_frame
-
-from .streaming import StreamClient, moving_frames
 
 PROCTOR = str(Path(sys.executable).with_name("proctor"))
 PASSWORD = "correct horse battery"

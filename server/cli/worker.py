@@ -8,31 +8,21 @@ import os
 import signal
 import socket
 import sys
-from typing import Any
 
-from .cli_base import CliError
+from redis.exceptions import RedisError
 
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+from models import weights
+from models.device import DeviceError
+from models.engine import Engine
+from models.weights import WeightsError
+from models.worker import Worker, WorkerConfig, redis_client
 
+from .base import CliError
 
-def register(sub: Any) -> None:
-    p = sub.add_parser("worker", help="verify frames from media nodes through Redis Streams (one per GPU)")
-    p.add_argument("--redis-url", default=os.environ.get("PROCTOR_REDIS_URL", DEFAULT_REDIS_URL),
-                   help=f"Redis to consume from (default: PROCTOR_REDIS_URL or {DEFAULT_REDIS_URL})")
-    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: automatic; PROCTOR_DEVICE)")
-    p.add_argument("--model", default=None, help="registry name (default: facenet-msceleb-128)")
-    p.add_argument("--batch-size", type=int, default=16, help="jobs per XREADGROUP and per inference batch")
-    p.add_argument("--max-wait-ms", type=float, default=20.0, help="how long a partial batch waits to fill")
-    p.add_argument("--claim-idle-ms", type=int, default=10_000,
-                   help="reclaim jobs pending this long on a dead worker (about 2× the verify timeout)")
-    p.add_argument("--consumer", default=None, help="consumer name in the group (default: host-pid)")
-    p.set_defaults(handler=cmd_worker)
+USER_ERRORS = (WeightsError, DeviceError)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from models import weights
-    from models.engine import Engine
-
     if args.batch_size < 1 or args.max_wait_ms < 0 or args.claim_idle_ms < 1:
         raise CliError("--batch-size and --claim-idle-ms must be positive, --max-wait-ms not negative")
     name = args.model or weights.DEFAULT_MODEL
@@ -44,10 +34,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return asyncio.run(_serve(engine, args, consumer))
 
 
-async def _serve(engine: Any, args: argparse.Namespace, consumer: str) -> int:
-    from redis.exceptions import RedisError
-
-    from models.worker import Worker, WorkerConfig, redis_client
+async def _serve(engine: Engine, args: argparse.Namespace, consumer: str) -> int:
 
     config = WorkerConfig(consumer=consumer, batch_size=args.batch_size, max_wait_ms=args.max_wait_ms,
                           claim_idle_ms=args.claim_idle_ms)

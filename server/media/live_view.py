@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
-from .ingest import LatestFrame, LatestFrameTrack
+from .ingest import FrameSource, LatestFrameTrack
 
 log = logging.getLogger("proctor.live_view")
 
@@ -49,7 +49,7 @@ class Viewers:
     def count(self, session_id: str) -> int:
         return sum(1 for v in self._views.values() if v.session_id == session_id)
 
-    async def open(self, session_id: str, proctor_id: int, source: LatestFrame, offer_sdp: str,
+    async def open(self, session_id: str, proctor_id: int, source: FrameSource, offer_sdp: str,
                    config: RTCConfiguration) -> tuple[RTCSessionDescription, str]:
         if self.count(session_id) >= self.max_per_session:
             raise ViewError("too_many_viewers", f"at most {self.max_per_session} proctors can watch one student")

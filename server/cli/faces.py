@@ -1,71 +1,28 @@
-"""CLI commands for the verification engine: models, faces, eval, bench inference."""
+"""`proctor models|faces|eval`: the verification engine from the command line."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
-from .cli_base import CliError, emit_json, show_progress
+from tqdm import tqdm
+
+from models import dataset, weights
+from models.dataset import people
+from models.device import DeviceError
+from models.engine import Engine, VerifyRequest
+from models.enroll import EnrollmentError
+from models.evaluate import evaluate
+from models.images import ImageError, read_image_file
+from models.weights import WeightsError
+
+from .base import CliError, emit_json, show_progress
+
+USER_ERRORS = (ImageError, WeightsError, DeviceError, EnrollmentError)
 
 
-def register(sub: Any) -> None:
-    models = sub.add_parser("models", help="list and fetch face-recognition weights")
-    msub = models.add_subparsers(dest="models_command", required=True, parser_class=type(models))
-    p = msub.add_parser("list", help="show the registry and what is fetched")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(handler=cmd_models_list)
-    p = msub.add_parser("fetch", help="fetch (once) and verify weights, and the evaluation photos")
-    p.add_argument("name", nargs="?", default=None, help="model name (default: the default model)")
-    p.add_argument("--file", type=Path, help="install this local weights file instead of downloading")
-    p.add_argument("--sha256", help="expected sha256 of --file")
-    p.add_argument("--no-dataset", action="store_true", help="skip the labelled evaluation photos")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(handler=cmd_models_fetch)
-
-    faces = sub.add_parser("faces", help="detect and compare faces in image files")
-    fsub = faces.add_subparsers(dest="faces_command", required=True, parser_class=type(faces))
-    p = fsub.add_parser("detect", help="find faces in images")
-    p.add_argument("images", nargs="+", type=Path)
-    _engine_args(p)
-    p.set_defaults(handler=cmd_faces_detect)
-    p = fsub.add_parser("compare", help="does PROBE show the person in REF?")
-    p.add_argument("reference", type=Path)
-    p.add_argument("probe", type=Path)
-    _engine_args(p)
-    p.set_defaults(handler=cmd_faces_compare)
-
-    p = sub.add_parser("eval", help="ROC figures on a labelled tree (one folder per person)")
-    p.add_argument("dir", type=Path)
-    p.add_argument("--references", type=Path, help="score DIR as probes against this tree, best-of-k")
-    _engine_args(p)
-    p.set_defaults(handler=cmd_eval)
-
-    bench = sub.add_parser("bench", help="benchmarks (results belong in docs/benchmarks.md)")
-    bsub = bench.add_subparsers(dest="bench_command", required=True, parser_class=type(bench))
-    p = bsub.add_parser("inference", help="naive per-frame loop vs the dynamic batcher")
-    p.add_argument("--frames", type=int, default=96)
-    p.add_argument("--clients", type=int, default=32)
-    p.add_argument("--max-batch-size", type=int, default=32)
-    p.add_argument("--max-wait-ms", type=float, default=50.0)
-    p.add_argument("--size", default="640x480", help="frame size WxH")
-    _engine_args(p)
-    p.set_defaults(handler=cmd_bench_inference)
-    from . import bench_streams
-
-    bench_streams.register(bsub)
-
-
-def _engine_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default=None, help="registry name (default: facenet-msceleb-128)")
-    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: automatic; PROCTOR_DEVICE)")
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-
-
-def _engine(args: argparse.Namespace) -> Any:
-    from models import weights
-    from models.engine import Engine
+def load_engine(args: argparse.Namespace) -> Engine:
 
     name = args.model or weights.DEFAULT_MODEL
     spec = weights.spec_for(name)
@@ -75,8 +32,6 @@ def _engine(args: argparse.Namespace) -> Any:
 
 
 def cmd_models_list(args: argparse.Namespace) -> int:
-    from models import weights
-
     rows = [{"name": s.name, "dim": s.dim, "threshold": s.threshold, "default": s.name == weights.DEFAULT_MODEL,
              "fetched": weights.is_fetched(s), "path": str(s.path), "description": s.description}
             for s in weights.REGISTRY.values()]
@@ -92,14 +47,11 @@ def cmd_models_list(args: argparse.Namespace) -> int:
 
 
 def cmd_models_fetch(args: argparse.Namespace) -> int:
-    from models import dataset, weights
-
     name = args.name or weights.DEFAULT_MODEL
     spec = weights.spec_for(name)
     progress = None
     bar = None
     if show_progress(args):
-        from tqdm import tqdm
 
         bar = tqdm(unit="B", unit_scale=True, unit_divisor=1024, desc=name, file=sys.stderr)
 
@@ -128,10 +80,8 @@ def cmd_models_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_faces_detect(args: argparse.Namespace) -> int:
-    from models.images import read_image_file
-
     frames = [read_image_file(p) for p in args.images]  # any bad file fails before the model loads
-    engine = _engine(args)
+    engine = load_engine(args)
     out: list[dict[str, Any]] = []
     for path, faces in zip(args.images, engine.detect(frames), strict=True):
         out.append({"path": str(path),
@@ -147,12 +97,9 @@ def cmd_faces_detect(args: argparse.Namespace) -> int:
 
 
 def cmd_faces_compare(args: argparse.Namespace) -> int:
-    from models.engine import VerifyRequest
-    from models.images import read_image_file
-
     ref_frame = read_image_file(args.reference)
     probe_frame = read_image_file(args.probe)
-    engine = _engine(args)
+    engine = load_engine(args)
     ref_faces = engine.detect([ref_frame])[0]
     if len(ref_faces) != 1:
         raise CliError(f"{args.reference}: a reference must show exactly one face, found {len(ref_faces)}")
@@ -172,16 +119,12 @@ def cmd_faces_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from models.dataset import people
-    from models.evaluate import evaluate
-
     for tree in (args.dir, args.references):
         if tree is not None and (not tree.is_dir() or not people(tree)):
             raise CliError(f"{tree}: expected a directory with one folder of photos per person")
-    engine = _engine(args)
+    engine = load_engine(args)
     tick = None
     if show_progress(args):
-        from tqdm import tqdm
 
         total = sum(len(v) for v in people(args.dir).values())
         if args.references:
@@ -201,32 +144,4 @@ def cmd_eval(args: argparse.Namespace) -> int:
               f"TAR@FAR1e-3 {r.tar_at_far_1e3:.3f}")
         print(f"  suggested threshold {r.suggested_threshold:.3f}; stored {r.stored_threshold:.3f} "
               f"(balanced accuracy {r.balanced_accuracy_at_stored:.3f})")
-    return 0
-
-
-def cmd_bench_inference(args: argparse.Namespace) -> int:
-    from models.bench import run_inference_bench
-    from models.dataset import fetch_dataset
-
-    try:
-        w, h = (int(v) for v in args.size.lower().split("x"))
-    except ValueError:
-        raise CliError(f"--size must look like 640x480, not {args.size!r}") from None
-    if args.frames < 1 or args.clients < 1 or args.max_batch_size < 1:
-        raise CliError("--frames, --clients and --max-batch-size must be positive")
-    engine = _engine(args)
-    data = fetch_dataset() / "val"
-    tick = None
-    if show_progress(args):
-        from tqdm import tqdm
-
-        bar = tqdm(total=args.frames * 2, unit="frame", desc="bench", file=sys.stderr)
-        tick = lambda: bar.update(1)  # noqa: E731
-    report = run_inference_bench(engine, data, args.frames, args.clients, args.max_batch_size,
-                                 args.max_wait_ms, (w, h), tick)
-    if args.json:
-        emit_json(report)
-    else:
-        for k, v in report.items():
-            print(f"{k}: {v}")
     return 0

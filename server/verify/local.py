@@ -1,68 +1,23 @@
-"""The server's view of verification: the engine behind the dynamic batcher, translated for the domain.
-
-`models/` speaks `Verdict`s; `proctor/` speaks `Reason`s. This module is the only place the two
-meet, so neither wing imports the other.
-"""
+"""The in-process verifier: the engine behind the dynamic batcher (the embedded default)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 
 from models.batcher import Batcher
 from models.embedder import Embeddings
-from models.engine import Engine, Verdict
+from models.engine import Engine
 from models.enroll import Enrollment, enroll, vectors_from_bytes
 from models.images import RGBImage
 from proctor.credit import Reason
 
+from .outcome import Outcome, outcome_from_verdict
+
 log = logging.getLogger("proctor.verifier")
-
-_REASONS = {r.value: r for r in Reason}
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """A verdict in the domain's words, plus what evidence needs."""
-
-    reason: Reason
-    score: float | None
-    faces: int
-    boxes: tuple[tuple[float, float, float, float], ...] = ()
-
-
-def outcome_from_verdict(verdict: Verdict) -> Outcome:
-    reason = _REASONS.get(verdict.reason, Reason.VERIFIER_UNAVAILABLE)
-    if reason is Reason.OK and not verdict.match:
-        reason = Reason.MISMATCH  # never let an inconsistent verdict credit time
-    return Outcome(reason, verdict.score, verdict.faces, tuple(b.box for b in verdict.boxes))
-
-
-class FrameVerifier(Protocol):
-    """What a live session needs from verification."""
-
-    model_name: str
-    dim: int
-
-    async def verify(self, frame: RGBImage, references: Embeddings, timeout_s: float, *,
-                     session_id: str = "", student_id: str | None = None) -> Outcome: ...
-
-
-class NodeVerifier(FrameVerifier, Protocol):
-    """What the whole media node needs: the in-process `LocalVerifier` or the Redis-backed one."""
-
-    async def start(self) -> None: ...
-
-    async def aclose(self) -> None: ...
-
-    async def enroll(self, photos: list[bytes]) -> Enrollment: ...
-
-    def references_from_blobs(self, blobs: list[bytes]) -> Embeddings: ...
 
 
 class LocalVerifier:
@@ -80,6 +35,12 @@ class LocalVerifier:
 
     async def aclose(self) -> None:
         await self.batcher.aclose()
+
+    async def ping(self) -> bool | None:
+        return None  # nothing outside this process to reach
+
+    async def stream_stats(self) -> tuple[int, int | None] | None:
+        return None  # no job stream in-process
 
     async def verify(self, frame: RGBImage, references: Embeddings, timeout_s: float, *,
                      session_id: str = "", student_id: str | None = None) -> Outcome:

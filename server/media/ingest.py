@@ -12,11 +12,30 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from typing import Protocol, cast
 
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from models.aio import cancel_and_wait
+from models.images import RGBImage
+
 log = logging.getLogger("proctor.ingest")
+
+
+class FrameSource(Protocol):
+    """What the sampler reads: the newest frame and how old it is."""
+
+    frame: av.VideoFrame | None
+    first_frame: asyncio.Event
+
+    def start(self) -> None: ...
+
+    def age(self) -> float | None: ...
+
+    async def next_frame(self, seen: int) -> tuple[av.VideoFrame, int]: ...
+
+    async def aclose(self) -> None: ...
 
 
 class LatestFrame:
@@ -38,11 +57,8 @@ class LatestFrame:
         self._task = asyncio.create_task(self._run(), name=f"drain-video-{self.track.id}")
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait([task])
 
     def age(self) -> float | None:
         """Seconds since the newest frame arrived; None before the first."""
@@ -84,7 +100,7 @@ class LatestFrameTrack(MediaStreamTrack):
 
     kind = "video"
 
-    def __init__(self, source: LatestFrame) -> None:
+    def __init__(self, source: FrameSource) -> None:
         super().__init__()
         self._source = source
         self._seen = 0
@@ -103,9 +119,9 @@ async def drain(track: MediaStreamTrack) -> None:
             await track.recv()
 
 
-def to_rgb(frame: av.VideoFrame, max_width: int = 640) -> object:
+def to_rgb(frame: av.VideoFrame, max_width: int = 640) -> RGBImage:
     """Decode to RGB, downscaling anything wider than `max_width` (the engine never needs more)."""
     if frame.width > max_width:
         height = int(frame.height * max_width / frame.width) // 2 * 2
-        return frame.to_ndarray(format="rgb24", width=max_width, height=height)
-    return frame.to_ndarray(format="rgb24")
+        return cast(RGBImage, frame.to_ndarray(format="rgb24", width=max_width, height=height))
+    return cast(RGBImage, frame.to_ndarray(format="rgb24"))  # rgb24 is always uint8

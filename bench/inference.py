@@ -7,20 +7,29 @@ concurrent callers, as many live streams would, sharing one inference thread.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
-from .batcher import Batcher
-from .dataset import people
-from .embedder import Embeddings
-from .engine import Engine, Verdict, VerifyRequest
-from .frames import motion_path, photo_to_frame
-from .images import RGBImage, read_image_file
+from models.batcher import Batcher
+from models.dataset import fetch_dataset, people
+from models.device import DeviceError
+from models.embedder import Embeddings
+from models.engine import Engine, Verdict, VerifyRequest
+from models.frames import motion_path, photo_to_frame
+from models.images import ImageError, RGBImage, read_image_file
+from models.weights import WeightsError
+from server.cli.base import CliError, emit_json, show_progress
+from server.cli.faces import load_engine
+
+USER_ERRORS = (ImageError, WeightsError, DeviceError)
 
 
 @dataclass(frozen=True)
@@ -120,3 +129,26 @@ def run_inference_bench(engine: Engine, dataset: Path, frames: int = 96, clients
         "batch_size_histogram": {str(k): v for k, v in histogram.items()},
         "speedup": round(batched.frames_per_s / naive.frames_per_s, 3),
     }
+
+
+def cmd_bench_inference(args: argparse.Namespace) -> int:
+    try:
+        w, h = (int(v) for v in args.size.lower().split("x"))
+    except ValueError:
+        raise CliError(f"--size must look like 640x480, not {args.size!r}") from None
+    if args.frames < 1 or args.clients < 1 or args.max_batch_size < 1:
+        raise CliError("--frames, --clients and --max-batch-size must be positive")
+    engine = load_engine(args)
+    data = fetch_dataset() / "val"
+    tick = None
+    if show_progress(args):
+        bar = tqdm(total=args.frames * 2, unit="frame", desc="bench", file=sys.stderr)
+        tick = lambda: bar.update(1)  # noqa: E731
+    report = run_inference_bench(engine, data, args.frames, args.clients, args.max_batch_size,
+                                 args.max_wait_ms, (w, h), tick)
+    if args.json:
+        emit_json(report)
+    else:
+        for k, v in report.items():
+            print(f"{k}: {v}")
+    return 0

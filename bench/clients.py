@@ -1,4 +1,5 @@
-"""A real aiortc client for tests and benchmarks: streams frames made from photos, like a webcam."""
+"""A real aiortc student client, shared by the tests and `proctor bench streams`: it logs in, streams
+frames made from photos like a webcam, and reads the status messages of the control channel."""
 
 from __future__ import annotations
 
@@ -25,15 +26,15 @@ class FramesTrack(VideoStreamTrack):
         self._frames = [av.VideoFrame.from_ndarray(f, format="rgb24") for f in frames]
         self._i = 0
         self._fps = fps
-        self._start: float | None = None
+        self._began: float | None = None
 
     async def recv(self) -> av.VideoFrame:
         if self.readyState != "live":
             raise MediaStreamError  # stop() ends the stream, as a camera unplugged would
         # Pace to real time: the sender paces the media, the test never sleeps to synchronise.
-        if self._start is None:
-            self._start = time.monotonic()
-        due = self._start + self._i / self._fps
+        if self._began is None:
+            self._began = time.monotonic()
+        due = self._began + self._i / self._fps
         await asyncio.sleep(max(0.0, due - time.monotonic()))
         frame = self._frames[self._i % len(self._frames)]
         frame.pts = self._i * (90000 // self._fps)
@@ -49,20 +50,22 @@ def moving_frames(frame_fn: Callable[[tuple[int, int]], np.ndarray], n: int = 8)
 class StreamClient:
     """One student's browser, minus the browser: login session + peer connection + control channel."""
 
-    def __init__(self, http: Any, csrf: str) -> None:
+    def __init__(self, http: Any, csrf: str, fps: int = 10) -> None:
         self.http = http  # aiohttp TestClient or ClientSession with the login cookie
         self.csrf = csrf
+        self.fps = fps
         self.pc = RTCPeerConnection()
         self.track: FramesTrack | None = None
         self.statuses: list[dict[str, Any]] = []
         self.ended: dict[str, Any] | None = None
         self.session_id: str | None = None
         self.connected_at: float | None = None
+        self.connected = asyncio.Event()
         self._changed = asyncio.Event()
 
     async def start(self, frames: list[np.ndarray], topic_id: str, url: str = "/api/webrtc/offer",
                     audio: bool = False) -> None:
-        self.track = FramesTrack(frames)
+        self.track = FramesTrack(frames, self.fps)
         self.pc.addTransceiver(self.track, direction="sendonly")
         if audio:  # a browser that also sends its microphone: the server must drain and drop it
             self.pc.addTransceiver(AudioStreamTrack(), direction="sendonly")
@@ -76,7 +79,7 @@ class StreamClient:
         def on_message(message: str) -> None:
             data = json.loads(message)
             if data["type"] == "status":
-                self.statuses.append({**data, "received_at": time.monotonic()})
+                self.statuses.append({**data, "received_at": time.monotonic(), "received_wall": time.time()})
             elif data["type"] == "ended":
                 self.ended = data
             self._changed.set()
@@ -85,6 +88,7 @@ class StreamClient:
         def on_state() -> None:
             if self.pc.connectionState == "connected" and self.connected_at is None:
                 self.connected_at = time.time()  # wall clock, like the server's sample times
+                self.connected.set()
 
         self.channel = channel
         await self.pc.setLocalDescription(await self.pc.createOffer())
@@ -92,7 +96,8 @@ class StreamClient:
                                                "topic_id": topic_id},
                                     headers={"X-CSRF-Token": self.csrf})
         body = await resp.json()
-        assert resp.status == 200, body
+        if resp.status != 200:
+            raise RuntimeError(f"offer refused: {body}")
         self.session_id = body["session_id"]
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=body["sdp"], type=body["type"]))
 

@@ -1,4 +1,5 @@
-"""Login, logout, the session cookie and CSRF.
+"""Who is asking: the session cookie, CSRF, roles, and the guards every login step shares
+(per-IP throttling, lockout answers, maintenance windows).
 
 The cookie carries a random token whose sha256 is the server-side session id; it is HttpOnly,
 SameSite=Strict and Secure under https, and a login always issues a new one (rotation), revoking
@@ -12,9 +13,11 @@ from typing import Any
 
 from aiohttp import web
 
-from proctor.accounts import REMEMBER_SECONDS, User, WebSession
+from proctor.accounts import REMEMBER_SECONDS, LoginResult, User, WebSession
+from proctor.passwords import WeakPassword
 
-from .http import ApiError, Handler, client_ip, field, forwarded_https, read_json
+from ..http import ApiError, Handler, client_ip, forwarded_https
+from ..keys import SERVICES, SETTINGS
 
 COOKIE = "proctor_session"
 USER = web.RequestKey("user", User)
@@ -27,17 +30,11 @@ CSRF_EXEMPT = frozenset({"/api/auth/login", "/api/auth/totp", "/api/auth/otp/req
                          "/api/auth/password/reset"})
 
 
-def _services(request: web.Request) -> Any:
-    from .app import SERVICES
-
-    return request.app[SERVICES]
-
-
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     token = request.cookies.get(COOKIE)
     if token and request.path.startswith("/api/"):
-        resolved = await _services(request).accounts.resolve_session(token)
+        resolved = await request.app[SERVICES].accounts.resolve_session(token)
         if resolved is not None:
             request[USER], request[WEB_SESSION] = resolved
             request[RAW_TOKEN] = token
@@ -48,9 +45,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     return await handler(request)
 
 
-def _client(request: web.Request) -> str | None:
-    from .app import SETTINGS
-
+def ip_of(request: web.Request) -> str | None:
+    """The client's address, believing X-Forwarded-For only from trusted proxies."""
     return client_ip(request, request.app[SETTINGS].trusted_proxies)
 
 
@@ -70,36 +66,61 @@ def user_json(user: User) -> dict[str, Any]:
 
 async def refuse_during_maintenance(request: web.Request) -> None:
     """Logins and new streams wait out a maintenance window (503 with Retry-After)."""
-    window = await _services(request).maintenance.active()
+    services = request.app[SERVICES]
+    window = await services.maintenance.active()
     if window is not None:
-        retry = max(1, int(window.end_at - _services(request).clock.now()))
+        retry = max(1, int(window.end_at - services.clock.now()))
         raise ApiError(503, "maintenance", window.message, {"Retry-After": str(retry)},
                        until=window.end_at, retry_after_s=retry)
 
 
-async def login(request: web.Request) -> web.Response:
-    from .routes_accounts import _throttled, login_answer
+async def throttled(request: web.Request) -> None:
+    """Per-IP limit on failed attempts, against credential stuffing across many accounts."""
+    retry = request.app[SERVICES].ip_limiter.check(ip_of(request) or "?")
+    if retry is not None:
+        raise ApiError(429, "too_many_requests", "too many failed attempts from your network; wait and retry",
+                       {"Retry-After": str(int(retry) + 1)}, retry_after_s=round(retry))
 
-    await refuse_during_maintenance(request)
-    await _throttled(request)
-    body = await read_json(request)
-    login_name = field(body, "srn", required=False, max_len=64) or field(body, "username", required=False, max_len=64)
-    if not login_name:
-        raise ApiError(400, "missing_field", "missing field 'srn' (or 'username' for staff)")
-    password = field(body, "password", max_len=1024)
-    remember = bool(field(body, "remember", bool, required=False))
-    result = await _services(request).accounts.login_password(login_name, password, ip=_client(request))
-    return await login_answer(request, result, remember)
+
+def failed(request: web.Request, result: LoginResult, code: str = "invalid_credentials",
+           message: str = "wrong SRN or password") -> ApiError:
+    """The error for a refused secret; counts it against the caller's IP."""
+    if result.status == "locked":
+        retry = result.retry_after_s or 0.0
+        return ApiError(423, "account_locked",
+                        f"too many failed attempts; the account is locked for {int(retry // 60) + 1} more minute(s)",
+                        {"Retry-After": str(int(retry) + 1)}, retry_after_s=round(retry))
+    request.app[SERVICES].ip_limiter.failure(ip_of(request) or "?")
+    if result.otp is not None and result.otp.value in ("expired", "too_many_attempts", "none"):
+        message = {"expired": "the code has expired; ask for a new one",
+                   "too_many_attempts": "too many wrong tries for this code; ask for a new one",
+                   "none": "no code is waiting; ask for one first"}[result.otp.value]
+    return ApiError(401, code, message)
+
+
+def weak_password(exc: WeakPassword) -> ApiError:
+    return ApiError(400, "weak_password", exc.message)
+
+
+async def login_answer(request: web.Request, result: LoginResult, remember: bool) -> web.Response:
+    """Turn a login result into the login response (or the 2FA step)."""
+    if result.status == "totp_required":
+        return web.json_response({"totp_required": True, "challenge": result.challenge})
+    if result.status == "totp_invalid":
+        raise failed(request, result, "invalid_code", "wrong authenticator or recovery code")
+    if not result.ok or result.user is None:
+        raise failed(request, result)
+    return await finish_login(request, result.user, remember)
 
 
 async def finish_login(request: web.Request, user: User, remember: bool) -> web.Response:
     """Issue a fresh session (rotation: never keep a pre-login session id) and answer like login."""
-    services = _services(request)
+    services = request.app[SERVICES]
     old = request.get(RAW_TOKEN)
     if old:
         await services.accounts.revoke_session(old)
     raw, session = await services.accounts.create_web_session(
-        user.id, remember, request.headers.get("User-Agent", "")[:256], _client(request))
+        user.id, remember, request.headers.get("User-Agent", "")[:256], ip_of(request))
     response = web.json_response({"user": user_json(user), "csrf_token": session.csrf_token,
                                   "enrollment": user.enrollment_status})
     _set_cookie(request, response, raw, REMEMBER_SECONDS if remember else None)
@@ -107,33 +128,7 @@ async def finish_login(request: web.Request, user: User, remember: bool) -> web.
 
 
 def _set_cookie(request: web.Request, response: web.Response, raw: str, max_age: float | None) -> None:
-    from .app import SETTINGS
-
     settings = request.app[SETTINGS]
     secure = settings.https or request.secure or forwarded_https(request, settings.trusted_proxies)
     response.set_cookie(COOKIE, raw, max_age=None if max_age is None else int(max_age), httponly=True,
                         samesite="Strict", path="/", secure=secure)
-
-
-async def logout(request: web.Request) -> web.Response:
-    from .app import LIVE
-
-    user = current_user(request)
-    await request.app[LIVE].end_user(user.id, "logout")
-    await _services(request).accounts.revoke_session(request[RAW_TOKEN])
-    response = web.json_response({"ok": True})
-    response.del_cookie(COOKIE, path="/")
-    return response
-
-
-async def me(request: web.Request) -> web.Response:
-    user = current_user(request)
-    fresh = await _services(request).students.get(user.id) or user  # enrollment may have changed
-    return web.json_response({"user": user_json(fresh), "csrf_token": request[WEB_SESSION].csrf_token,
-                              "enrollment": fresh.enrollment_status})
-
-
-def setup_routes(app: web.Application) -> None:
-    app.router.add_post("/api/auth/login", login)
-    app.router.add_post("/api/auth/logout", logout)
-    app.router.add_get("/api/me", me)

@@ -45,7 +45,8 @@ from models.jobs import (
 from models.worker import TRANSIENT, Backoff, redis_client, stream_entries
 from proctor.credit import Reason
 
-from .verifier import LocalVerifier, Outcome, outcome_from_verdict
+from .local import LocalVerifier
+from .outcome import Outcome, outcome_from_verdict
 
 log = logging.getLogger("proctor.redis_verifier")
 

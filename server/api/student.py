@@ -10,9 +10,9 @@ from aiohttp import web
 
 from models.enroll import EnrollmentError, vectors_to_bytes
 
-from .app import LIVE, SERVICES, SETTINGS, VERIFIER
+from ..http import ApiError, read_json
+from ..keys import LIVE, SERVICES, SETTINGS, VERIFIER
 from .auth import current_user
-from .http import ApiError, read_json
 
 
 async def config(request: web.Request) -> web.Response:

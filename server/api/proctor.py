@@ -11,18 +11,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import WSMsgType, web
-from aiortc import RTCConfiguration
 
 from proctor.accounts import User
 from proctor.ledger import FlagView, UnknownSession
 from proctor.reports import export_rows, to_csv
 from proctor.review import ReviewConflict
 
-from .app import EVENTS, LIVE, SERVICES, SETTINGS, STATIC_DIR, VIEWERS, WEBSOCKETS
+from ..http import ApiError, field, read_json
+from ..keys import EVENTS, LIVE, SERVICES, SETTINGS, VIEWERS, WEBSOCKETS
+from ..media.live_view import ViewError
+from ..media.peer import rtc_configuration
 from .auth import current_user
-from .http import ApiError, field, read_json
-from .live_view import ViewError
-from .routes_webrtc import MAX_SDP, _ice_servers
+from .webrtc import MAX_SDP
 
 log = logging.getLogger("proctor.routes_proctor")
 STAFF = ("proctor", "admin")
@@ -178,13 +178,13 @@ async def timeline(request: web.Request) -> web.Response:
 async def open_view(request: web.Request) -> web.Response:
     user = staff(request)
     stream = request.app[LIVE].get_session(request.match_info["session_id"])
-    if stream is None or stream.latest is None:
+    if stream is None:
         raise ApiError(404, "not_found", "that session is not live on this server")
     body = await read_json(request)
     sdp = field(body, "sdp", max_len=MAX_SDP)
     if field(body, "type") != "offer":
         raise ApiError(400, "bad_field", "field 'type' must be 'offer'")
-    config = RTCConfiguration(iceServers=_ice_servers(request.app[SETTINGS].ice_servers))
+    config = rtc_configuration(request.app[SETTINGS].ice_servers)
     try:
         answer, viewer_id = await request.app[VIEWERS].open(stream.session_id, user.id, stream.latest, sdp, config)
     except ViewError as exc:
@@ -278,13 +278,8 @@ async def my_adjustments(request: web.Request) -> web.Response:
         for a in rows]})
 
 
-async def page(request: web.Request) -> web.FileResponse:
-    return web.FileResponse(STATIC_DIR / "proctor.html")
-
-
 def setup_routes(app: web.Application) -> None:
     r = app.router
-    r.add_get("/proctor", page)
     r.add_get("/api/proctor/sessions", sessions)
     r.add_get("/api/proctor/events", events)
     r.add_get("/api/proctor/flags", flags)

@@ -1,0 +1,119 @@
+"""A signed-in user's own account: who am I, sign out, password change, signed-in devices, the
+authenticator app, and maintenance notices. docs/api-accounts.md is the contract.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from proctor.passwords import WeakPassword
+from proctor.totp import InvalidTotpCode, TotpError
+
+from ..http import ApiError, field, read_json
+from ..keys import LIVE, SERVICES
+from .auth import COOKIE, RAW_TOKEN, WEB_SESSION, current_user, failed, ip_of, user_json, weak_password
+
+
+async def logout(request: web.Request) -> web.Response:
+    user = current_user(request)
+    await request.app[LIVE].end_user(user.id, "logout")
+    await request.app[SERVICES].accounts.revoke_session(request[RAW_TOKEN])
+    response = web.json_response({"ok": True})
+    response.del_cookie(COOKIE, path="/")
+    return response
+
+
+async def me(request: web.Request) -> web.Response:
+    user = current_user(request)
+    fresh = await request.app[SERVICES].students.get(user.id) or user  # enrollment may have changed
+    return web.json_response({"user": user_json(fresh), "csrf_token": request[WEB_SESSION].csrf_token,
+                              "enrollment": fresh.enrollment_status})
+
+
+async def change(request: web.Request) -> web.Response:
+    user = current_user(request)
+    body = await read_json(request)
+    current, new = field(body, "current_password", max_len=1024), field(body, "new_password", max_len=1024)
+    try:
+        result = await request.app[SERVICES].accounts.change_password(
+            user.id, current, new, keep_session=request[RAW_TOKEN], ip=ip_of(request))
+    except WeakPassword as exc:
+        raise weak_password(exc) from None
+    if not result.ok:
+        raise failed(request, result, message="the current password is wrong")
+    return web.json_response({"ok": True})
+
+
+async def sessions(request: web.Request) -> web.Response:
+    user = current_user(request)
+    mine = request[WEB_SESSION].id
+    rows = await request.app[SERVICES].accounts.list_sessions(user.id)
+    return web.json_response({"sessions": [
+        {"id": s.public_id, "created_at": s.created_at, "expires_at": s.hard_expiry, "user_agent": s.user_agent,
+         "ip": s.ip, "remember": s.remember, "current": s.id == mine} for s in rows]})
+
+
+async def revoke(request: web.Request) -> web.Response:
+    user = current_user(request)
+    public_id = request.match_info["public_id"]
+    services = request.app[SERVICES]
+    target = next((s for s in await services.accounts.list_sessions(user.id) if s.public_id == public_id), None)
+    if target is None or not await services.accounts.revoke_by_public_id(user.id, public_id):
+        raise ApiError(404, "not_found", "no such session")
+    await request.app[LIVE].end_web_session(target.id, "session_revoked")  # its stream ends at once
+    return web.json_response({"ok": True})
+
+
+async def totp_setup(request: web.Request) -> web.Response:
+    user = current_user(request)
+    setup = await request.app[SERVICES].accounts.totp.begin_setup(user.id)
+    return web.json_response({"secret": setup.secret, "otpauth_uri": setup.otpauth_uri,
+                              "qr": setup.qr_svg_data_url})
+
+
+async def totp_enable(request: web.Request) -> web.Response:
+    user = current_user(request)
+    body = await read_json(request)
+    try:
+        codes = await request.app[SERVICES].accounts.totp.enable(user.id, field(body, "code", max_len=16))
+    except InvalidTotpCode as exc:
+        raise ApiError(401, "invalid_code", f"{exc}; check the time on your phone") from None
+    except TotpError as exc:
+        raise ApiError(409, "totp_state", str(exc)) from None
+    return web.json_response({"recovery_codes": codes})
+
+
+async def totp_disable(request: web.Request) -> web.Response:
+    user = current_user(request)
+    body = await read_json(request)
+    result = await request.app[SERVICES].accounts.disable_totp(user.id, field(body, "password", max_len=1024),
+                                                               ip=ip_of(request))
+    if not result.ok:
+        raise failed(request, result, message="the password is wrong")
+    return web.json_response({"ok": True})
+
+
+def _window(w: Any) -> dict[str, Any]:
+    return {"start": w.start_at, "end": w.end_at, "message": w.message}
+
+
+async def maintenance(request: web.Request) -> web.Response:
+    m = request.app[SERVICES].maintenance
+    active = await m.active()
+    return web.json_response({"active": _window(active) if active else None,
+                              "upcoming": [_window(w) for w in await m.upcoming()]})
+
+
+def setup_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_post("/api/auth/logout", logout)
+    r.add_get("/api/me", me)
+    r.add_post("/api/auth/password/change", change)
+    r.add_get("/api/auth/sessions", sessions)
+    r.add_delete("/api/auth/sessions/{public_id}", revoke)
+    r.add_post("/api/auth/totp/setup", totp_setup)
+    r.add_post("/api/auth/totp/enable", totp_enable)
+    r.add_post("/api/auth/totp/disable", totp_disable)
+    r.add_get("/api/maintenance", maintenance)

@@ -1,0 +1,113 @@
+"""Signing in and recovering access: password, authenticator step, SMS code, activation and reset.
+docs/api-accounts.md is the contract.
+
+Requests that name an SRN answer the same way whether or not it exists (202 for "send me a
+code"), so the API never confirms which SRNs are registered.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from proctor.passwords import WeakPassword
+
+from ..http import ApiError, field, read_json
+from ..keys import LIVE, SERVICES
+from .auth import failed, ip_of, login_answer, refuse_during_maintenance, throttled, weak_password
+
+
+async def login(request: web.Request) -> web.Response:
+    await refuse_during_maintenance(request)
+    await throttled(request)
+    body = await read_json(request)
+    login_name = field(body, "srn", required=False, max_len=64) or field(body, "username", required=False, max_len=64)
+    if not login_name:
+        raise ApiError(400, "missing_field", "missing field 'srn' (or 'username' for staff)")
+    password = field(body, "password", max_len=1024)
+    remember = bool(field(body, "remember", bool, required=False))
+    result = await request.app[SERVICES].accounts.login_password(login_name, password, ip=ip_of(request))
+    return await login_answer(request, result, remember)
+
+
+async def totp_login(request: web.Request) -> web.Response:
+    await refuse_during_maintenance(request)
+    await throttled(request)
+    body = await read_json(request)
+    challenge, code = field(body, "challenge"), field(body, "code", max_len=64)
+    remember = bool(field(body, "remember", bool, required=False))
+    result = await request.app[SERVICES].accounts.login_totp(challenge, code, ip=ip_of(request))
+    if result.status == "invalid":
+        raise failed(request, result, "invalid_code", "the sign-in step has expired; start again")
+    return await login_answer(request, result, remember)
+
+
+async def otp_request(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    await request.app[SERVICES].accounts.request_otp(field(body, "srn", max_len=64), "login")
+    return web.json_response({"ok": True}, status=202)
+
+
+async def otp_verify(request: web.Request) -> web.Response:
+    await refuse_during_maintenance(request)
+    await throttled(request)
+    body = await read_json(request)
+    srn, code = field(body, "srn", max_len=64), field(body, "code", max_len=16)
+    remember = bool(field(body, "remember", bool, required=False))
+    result = await request.app[SERVICES].accounts.login_otp(srn, code, ip=ip_of(request))
+    if result.status == "invalid":
+        raise failed(request, result, "invalid_code", "wrong or expired code")
+    return await login_answer(request, result, remember)
+
+
+async def activate_request(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    await request.app[SERVICES].accounts.request_otp(field(body, "srn", max_len=64), "activate")
+    return web.json_response({"ok": True}, status=202)
+
+
+async def activate(request: web.Request) -> web.Response:
+    await refuse_during_maintenance(request)
+    await throttled(request)
+    body = await read_json(request)
+    srn, code = field(body, "srn", max_len=64), field(body, "code", max_len=16)
+    new = field(body, "new_password", max_len=1024)
+    try:
+        result = await request.app[SERVICES].accounts.activate(srn, code, new, ip=ip_of(request))
+    except WeakPassword as exc:
+        raise weak_password(exc) from None
+    if result.status == "invalid":
+        raise failed(request, result, "invalid_code", "wrong or expired code")
+    return await login_answer(request, result, False)
+
+
+async def forgot(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    await request.app[SERVICES].accounts.request_otp(field(body, "srn", max_len=64), "reset")
+    return web.json_response({"ok": True}, status=202)
+
+
+async def reset(request: web.Request) -> web.Response:
+    await throttled(request)
+    body = await read_json(request)
+    srn, code = field(body, "srn", max_len=64), field(body, "code", max_len=16)
+    new = field(body, "new_password", max_len=1024)
+    try:
+        result = await request.app[SERVICES].accounts.reset_password(srn, code, new, ip=ip_of(request))
+    except WeakPassword as exc:
+        raise weak_password(exc) from None
+    if not result.ok or result.user is None:
+        raise failed(request, result, "invalid_code", "wrong or expired code")
+    await request.app[LIVE].end_user(result.user.id, "password_reset")  # every session was revoked
+    return web.json_response({"ok": True})
+
+
+def setup_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_post("/api/auth/login", login)
+    r.add_post("/api/auth/totp", totp_login)
+    r.add_post("/api/auth/otp/request", otp_request)
+    r.add_post("/api/auth/otp/verify", otp_verify)
+    r.add_post("/api/auth/activate/request", activate_request)
+    r.add_post("/api/auth/activate", activate)
+    r.add_post("/api/auth/password/forgot", forgot)
+    r.add_post("/api/auth/password/reset", reset)

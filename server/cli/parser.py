@@ -1,0 +1,193 @@
+"""Every `proctor` subcommand's arguments, and the handler that runs it, named as "module:function".
+
+Handlers are imported only when their command runs (server/cli/main.py): the engine's modules load
+torch and facenet-pytorch (seconds), which `proctor --help` or `proctor students unlock` should not
+pay for. Keeping the arguments here, apart from the handlers, is what lets every handler module
+import what it needs at its top.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # argparse prints usage plus the error; our contract is one line.
+        print(f"{self.prog}: error: {message} (see --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="proctor", description="Real-time proctoring: verified learning time.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    _engine(sub)
+    _serve(sub)
+    _students(sub)
+    _admin(sub)
+    _worker(sub)
+    return parser
+
+
+def _db_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", help="database URL: sqlite:///path or postgresql://… (default: PROCTOR_DB or a "
+                                "SQLite file under PROCTOR_HOME)")
+    p.add_argument("--config", type=Path, help="TOML settings file (see docs/configuration.md)")
+
+
+def _engine_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default=None, help="registry name (default: facenet-msceleb-128)")
+    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: automatic; PROCTOR_DEVICE)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+
+def _engine(sub: Any) -> None:
+    models = sub.add_parser("models", help="list and fetch face-recognition weights")
+    msub = models.add_subparsers(dest="models_command", required=True, parser_class=type(models))
+    p = msub.add_parser("list", help="show the registry and what is fetched")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler="server.cli.faces:cmd_models_list")
+    p = msub.add_parser("fetch", help="fetch (once) and verify weights, and the evaluation photos")
+    p.add_argument("name", nargs="?", default=None, help="model name (default: the default model)")
+    p.add_argument("--file", type=Path, help="install this local weights file instead of downloading")
+    p.add_argument("--sha256", help="expected sha256 of --file")
+    p.add_argument("--no-dataset", action="store_true", help="skip the labelled evaluation photos")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler="server.cli.faces:cmd_models_fetch")
+
+    faces = sub.add_parser("faces", help="detect and compare faces in image files")
+    fsub = faces.add_subparsers(dest="faces_command", required=True, parser_class=type(faces))
+    p = fsub.add_parser("detect", help="find faces in images")
+    p.add_argument("images", nargs="+", type=Path)
+    _engine_args(p)
+    p.set_defaults(handler="server.cli.faces:cmd_faces_detect")
+    p = fsub.add_parser("compare", help="does PROBE show the person in REF?")
+    p.add_argument("reference", type=Path)
+    p.add_argument("probe", type=Path)
+    _engine_args(p)
+    p.set_defaults(handler="server.cli.faces:cmd_faces_compare")
+
+    p = sub.add_parser("eval", help="ROC figures on a labelled tree (one folder per person)")
+    p.add_argument("dir", type=Path)
+    p.add_argument("--references", type=Path, help="score DIR as probes against this tree, best-of-k")
+    _engine_args(p)
+    p.set_defaults(handler="server.cli.faces:cmd_eval")
+
+    bench = sub.add_parser("bench", help="benchmarks (results belong in docs/benchmarks.md)")
+    bsub = bench.add_subparsers(dest="bench_command", required=True, parser_class=type(bench))
+    p = bsub.add_parser("inference", help="naive per-frame loop vs the dynamic batcher")
+    p.add_argument("--frames", type=int, default=96)
+    p.add_argument("--clients", type=int, default=32)
+    p.add_argument("--max-batch-size", type=int, default=32)
+    p.add_argument("--max-wait-ms", type=float, default=50.0)
+    p.add_argument("--size", default="640x480", help="frame size WxH")
+    _engine_args(p)
+    p.set_defaults(handler="bench.inference:cmd_bench_inference")
+    _bench_streams(bsub)
+
+
+def _bench_streams(sub: Any) -> None:
+    p = sub.add_parser("streams", help="N loopback WebRTC clients against a live in-process server")
+    p.add_argument("--clients", type=int, default=8, help="concurrent streams (default 8)")
+    p.add_argument("--seconds", type=float, default=30.0, help="measurement window once all are connected")
+    p.add_argument("--interval", type=float, default=None, help="sample_interval_s (default: the server's, 3)")
+    p.add_argument("--max-batch-size", type=int, default=None, help="batcher flush size (default: the server's)")
+    p.add_argument("--max-wait-ms", type=float, default=None, help="batcher max wait (default: the server's)")
+    p.add_argument("--device", default="cpu", help="inference device: cpu (default), cuda or cuda:N")
+    p.add_argument("--workers", type=int, default=0,
+                   help="0 = in-process batcher (default); K >= 1 = K `proctor worker` processes over Redis")
+    p.add_argument("--redis-url", default=None,
+                   help="Redis for --workers >= 1 (default: a private redis-server on a free port, stopped after)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(handler="bench.streams:cmd_bench_streams")
+
+
+def _serve(sub: Any) -> None:
+    p = sub.add_parser("serve", help="run the server")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.add_argument("--certfile", help="TLS certificate (PEM); needed for a camera on any host but localhost")
+    p.add_argument("--keyfile", help="TLS private key (PEM)")
+    _db_args(p)
+    p.set_defaults(handler="server.cli.serve:cmd_serve")
+
+
+
+def _students(sub: Any) -> None:
+    students = sub.add_parser("students", help="manage students")
+    ssub = students.add_subparsers(dest="students_command", required=True, parser_class=type(students))
+    p = ssub.add_parser("add", help="add a student and enroll their reference photo(s)")
+    p.add_argument("--srn", required=True, help="Student Registration Number")
+    p.add_argument("--name", required=True)
+    p.add_argument("--mobile")
+    p.add_argument("--photo", type=Path, action="append", default=[], help="reference photo (repeatable)")
+    p.add_argument("--password-stdin", action="store_true", help="read the initial password from stdin")
+    p.add_argument("--json", action="store_true")
+    _db_args(p)
+    p.set_defaults(handler="server.cli.students:cmd_students_add")
+    p = ssub.add_parser("unlock", help="lift a lockout after too many failed attempts")
+    p.add_argument("srn")
+    p.add_argument("--json", action="store_true")
+    _db_args(p)
+    p.set_defaults(handler="server.cli.students:cmd_students_unlock")
+
+
+def _admin(sub: Any) -> None:
+    staff = sub.add_parser("staff", help="manage proctors and admins")
+    ssub = staff.add_subparsers(dest="staff_command", required=True, parser_class=type(staff))
+    p = ssub.add_parser("add", help="create a proctor or admin account")
+    p.add_argument("--username", required=True)
+    p.add_argument("--name", required=True)
+    p.add_argument("--role", required=True, choices=["proctor", "admin"])
+    p.add_argument("--password-stdin", action="store_true", required=True)
+    p.add_argument("--json", action="store_true")
+    _db_args(p)
+    p.set_defaults(handler="server.cli.admin:cmd_staff_add")
+
+    p = sub.add_parser("outbox", help="SMS messages the default sender stored (stands in for a gateway)")
+    p.add_argument("--srn")
+    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--json", action="store_true")
+    _db_args(p)
+    p.set_defaults(handler="server.cli.admin:cmd_outbox")
+
+    audit = sub.add_parser("audit", help="the hash-chained audit trail")
+    asub = audit.add_subparsers(dest="audit_command", required=True, parser_class=type(audit))
+    p = asub.add_parser("verify", help="exit 0 if the chain is intact, 1 naming the first bad row")
+    p.add_argument("--json", action="store_true")
+    _db_args(p)
+    p.set_defaults(handler="server.cli.admin:cmd_audit_verify")
+
+    maint = sub.add_parser("maintenance", help="announce maintenance windows (logins and streams pause)")
+    msub = maint.add_subparsers(dest="maintenance_command", required=True, parser_class=type(maint))
+    p = msub.add_parser("add", help="add a window")
+    p.add_argument("--start", required=True, help="ISO 8601, e.g. 2027-04-11T10:00+05:30")
+    p.add_argument("--end", required=True)
+    p.add_argument("--message", required=True)
+    p.add_argument("--json", action="store_true")
+    _db_args(p)
+    p.set_defaults(handler="server.cli.admin:cmd_maintenance_add")
+    p = msub.add_parser("list", help="list windows")
+    p.add_argument("--json", action="store_true")
+    _db_args(p)
+    p.set_defaults(handler="server.cli.admin:cmd_maintenance_list")
+
+
+def _worker(sub: Any) -> None:
+    p = sub.add_parser("worker", help="verify frames from media nodes through Redis Streams (one per GPU)")
+    p.add_argument("--redis-url", default=os.environ.get("PROCTOR_REDIS_URL", DEFAULT_REDIS_URL),
+                   help=f"Redis to consume from (default: PROCTOR_REDIS_URL or {DEFAULT_REDIS_URL})")
+    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: automatic; PROCTOR_DEVICE)")
+    p.add_argument("--model", default=None, help="registry name (default: facenet-msceleb-128)")
+    p.add_argument("--batch-size", type=int, default=16, help="jobs per XREADGROUP and per inference batch")
+    p.add_argument("--max-wait-ms", type=float, default=20.0, help="how long a partial batch waits to fill")
+    p.add_argument("--claim-idle-ms", type=int, default=10_000,
+                   help="reclaim jobs pending this long on a dead worker (about 2× the verify timeout)")
+    p.add_argument("--consumer", default=None, help="consumer name in the group (default: host-pid)")
+    p.set_defaults(handler="server.cli.worker:cmd_worker")

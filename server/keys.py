@@ -1,0 +1,64 @@
+"""The typed keys of everything shared on the aiohttp app, and where the pages live.
+
+A leaf: handlers and the app factory import it; nothing it imports imports it back. Objects are
+created and closed by `app.create_app`'s cleanup contexts, never held in module globals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from proctor.accounts import Accounts
+from proctor.catalog import Catalog
+from proctor.clock import Clock
+from proctor.credit import CreditPolicy
+from proctor.db import Database
+from proctor.events import EventBus
+from proctor.evidence import Evidence
+from proctor.ledger import Ledger
+from proctor.lockout import IpLimiter
+from proctor.maintenance import Maintenance
+from proctor.review import Review
+from proctor.students import Students
+
+from .cluster import ClusterBridge
+from .config import Settings
+from .media.live_view import Viewers
+from .media.registry import LiveRegistry
+from .media.sessions import SessionStarter
+from .metrics import Metrics
+from .verify.outcome import NodeVerifier
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+
+@dataclass(frozen=True)
+class Services:
+    """The domain services every handler uses."""
+
+    db: Database
+    clock: Clock
+    accounts: Accounts
+    students: Students
+    ledger: Ledger
+    catalog: Catalog
+    policy: CreditPolicy
+    maintenance: Maintenance
+    ip_limiter: IpLimiter
+    review: Review
+    evidence: Evidence
+
+
+SETTINGS = web.AppKey("settings", Settings)
+METRICS = web.AppKey("metrics", Metrics)
+SERVICES = web.AppKey("services", Services)
+VERIFIER: web.AppKey[NodeVerifier] = web.AppKey("verifier")
+LIVE = web.AppKey("live", LiveRegistry)
+STARTER = web.AppKey("starter", SessionStarter)
+EVENTS = web.AppKey("events", EventBus)
+VIEWERS = web.AppKey("viewers", Viewers)
+WEBSOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("websockets")
+CLUSTER: web.AppKey[ClusterBridge | None] = web.AppKey("cluster")
