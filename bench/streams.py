@@ -47,7 +47,9 @@ from aiohttp import web
 from tqdm import tqdm
 
 from models.dataset import fetch_dataset, people
+from models.device import DeviceError
 from models.enroll import EnrollmentError, vectors_to_bytes
+from models.weights import WeightsError
 from proctor.accounts import hash_password
 from server.app import create_app
 from server.cli.base import CliError, emit_json, show_progress
@@ -59,6 +61,7 @@ from .measure import LogCounter, percentile_ms, proc_cpu_s, rss_mib, usage
 from .redis_server import RedisServer
 from .workers import WorkerProcess, start_workers
 
+USER_ERRORS = (DeviceError, WeightsError)
 FRAME_SIZE = (320, 240)
 FPS = 10
 PASSWORD = "bench streams password"

@@ -20,6 +20,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from models.aio import cancel_and_wait
 from proctor.events import EventBus
 
 log = logging.getLogger("proctor.cluster")
@@ -46,10 +47,8 @@ class ClusterBridge:
                        asyncio.create_task(self._listen(), name="cluster-listen")]
 
     async def aclose(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
+        tasks, self._tasks = self._tasks, []
+        await cancel_and_wait(tasks)
         await self.redis.aclose()
 
     async def ping(self) -> bool:

@@ -19,7 +19,7 @@ from proctor.outbox import list_outbox
 from server.app import create_app
 from server.keys import LIVE, SERVICES
 
-from .test_live_session import PASSWORD, enroll_student, login, settings_for, topic
+from .helpers import PASSWORD, enroll_student, login, settings_for, topic
 
 NEW_PASSWORD = "violet submarine orchard"
 

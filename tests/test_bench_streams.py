@@ -30,7 +30,9 @@ def test_two_streams_json() -> None:
     assert out["frame_size"] == [320, 240] and out["fps"] == 10 and out["device"] == "cpu"
 
     cpu = out["cpu"]
-    assert 7.5 <= cpu["window_s"] <= 12
+    assert cpu["window_s"] > 0  # its length is the machine's business; the figures must agree with it
+    busy_s = cpu["server_user_s"] + cpu["server_sys_s"]
+    assert cpu["server_pct_total"] == pytest.approx(100 * busy_s / cpu["window_s"], abs=0.2)
     assert 0 < cpu["server_pct_per_stream"] and 0 < cpu["clients_pct_per_stream"]
     assert cpu["server_pct_total"] == pytest.approx(2 * cpu["server_pct_per_stream"], abs=0.2)
     assert "server" in cpu["measured"] and "clients" in cpu["measured"]

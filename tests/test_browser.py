@@ -25,7 +25,7 @@ from server.app import create_app
 from server.config import Settings
 from server.keys import SERVICES
 
-from .test_live_session import PASSWORD, enroll_student
+from .helpers import PASSWORD, enroll_student
 from .y4m import rgb_to_yuv420, write_y4m
 
 CHROMIUM = os.environ.get("PROCTOR_CHROMIUM", "/usr/bin/chromium")

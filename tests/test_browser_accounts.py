@@ -31,8 +31,8 @@ from server.app import create_app
 from server.config import Settings
 from server.keys import SERVICES
 
+from .helpers import PASSWORD
 from .test_browser import ARTIFACTS, WAIT_S, Server, chromium  # noqa: F401  (chromium is a fixture)
-from .test_live_session import PASSWORD
 
 MOBILE = "+919800000001"
 NEW_PASSWORD = "Saffron monsoon ledger 42"

@@ -29,8 +29,8 @@ from server.app import create_app
 from server.config import Settings
 from server.keys import SERVICES
 
+from .helpers import PASSWORD, enroll_student
 from .test_browser import ARTIFACTS, WAIT_S, chromium  # noqa: F401  (chromium is a fixture)
-from .test_live_session import PASSWORD, enroll_student
 
 MISMATCH = "Face doesn't match your profile photo"
 STAFF_USER = "pat"

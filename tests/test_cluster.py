@@ -17,7 +17,7 @@ from proctor.accounts import hash_password
 from server.app import create_app
 from server.keys import CLUSTER, LIVE, SERVICES
 
-from .test_live_session import PASSWORD, enroll_student, login, settings_for, topic
+from .helpers import PASSWORD, enroll_student, login, settings_for, topic
 
 
 @pytest.fixture

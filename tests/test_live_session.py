@@ -10,29 +10,11 @@ import numpy as np
 import pytest
 
 from bench.clients import StreamClient, moving_frames
-from models.enroll import vectors_to_bytes
 from models.frames import blank_frame, photo_to_frame, side_by_side
-from proctor.accounts import hash_password
 from server.app import create_app
-from server.config import Settings
-from server.keys import LIVE, SERVICES
+from server.keys import LIVE
 
-INTERVAL = 1.0
-PASSWORD = "correct horse battery"
-
-
-def settings_for(tmp_path: Path, **kw: Any) -> Settings:
-    base: dict[str, Any] = {"db": f"sqlite:///{tmp_path / 'proctor.db'}", "sample_interval_s": INTERVAL,
-                            "verify_timeout_s": 5.0, "max_wait_ms": 5, "demo": False}
-    return Settings(**{**base, **kw})
-
-
-async def enroll_student(app: Any, srn: str, refs: np.ndarray, mobile: str | None = None) -> None:
-    students = app[SERVICES].students
-    uid = await students.add_student(srn, f"Student {srn}", mobile, hash_password(PASSWORD))
-    for vec in vectors_to_bytes(refs):
-        await students.add_reference(uid, b"photo", "facenet-msceleb-128", [vec], 128)
-    await students.set_enrollment_status(uid, "approved")
+from .helpers import INTERVAL, enroll_student, login, session_json, settings_for, topic
 
 
 @pytest.fixture
@@ -41,16 +23,6 @@ async def server(aiohttp_client: Any, engine: Any, references: Any, tmp_path: Pa
     client = await aiohttp_client(app)
     await enroll_student(app, "MAD001", references["madonna"])
     yield client
-
-
-async def login(client: Any, srn: str = "MAD001") -> str:
-    resp = await client.post("/api/auth/login", json={"srn": srn, "password": PASSWORD})
-    assert resp.status == 200, await resp.text()
-    return str((await resp.json())["csrf_token"])
-
-
-def topic(client: Any) -> str:
-    return str(client.app[SERVICES].catalog.modules[0].topics[0].id)
 
 
 @pytest.fixture
@@ -66,12 +38,6 @@ async def streamer(server: Any) -> AsyncIterator[Callable[[list[np.ndarray]], An
     yield start
     for c in clients:
         await c.close()
-
-
-async def session_json(client: Any, sid: str) -> dict[str, Any]:
-    resp = await client.get(f"/api/sessions/{sid}")
-    assert resp.status == 200
-    return dict(await resp.json())
 
 
 async def test_enrolled_student_is_credited_for_the_time_streamed(server: Any, streamer: Any, photos: Any) -> None:

@@ -12,7 +12,7 @@ from models.frames import photo_to_frame
 from server.app import create_app
 from server.keys import SERVICES
 
-from .test_live_session import enroll_student, login, settings_for, topic
+from .helpers import enroll_student, login, settings_for, topic
 
 
 async def test_metrics_health_and_readiness(aiohttp_client: Any, engine: Any, references: Any, photos: Any,

@@ -15,7 +15,7 @@ from proctor.accounts import hash_password
 from server.app import create_app
 from server.keys import SERVICES
 
-from .test_live_session import PASSWORD, enroll_student, settings_for
+from .helpers import PASSWORD, enroll_student, settings_for
 
 ST = str(Path(sys.executable).with_name("st"))
 

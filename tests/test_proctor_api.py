@@ -18,7 +18,7 @@ from server.app import create_app
 from server.keys import EVENTS, SERVICES, VIEWERS
 from server.retention import RetentionJob
 
-from .test_live_session import PASSWORD, enroll_student, login, settings_for, topic
+from .helpers import PASSWORD, enroll_student, login, settings_for, topic
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from models.aio import cancel_and_wait
 from proctor.accounts import User
 from proctor.ledger import FlagView, UnknownSession
 from proctor.reports import export_rows, to_csv
@@ -99,9 +100,7 @@ async def events(request: web.Request) -> web.WebSocketResponse:
     try:
         await asyncio.wait({sender, reader}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in (sender, reader):
-            task.cancel()
-        await asyncio.gather(sender, reader, return_exceptions=True)
+        await cancel_and_wait([sender, reader])
         await subscription.aclose()
         request.app[WEBSOCKETS].discard(ws)
         await ws.close()

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from models.aio import cancel_and_wait
 from models.embedder import Embeddings
 from models.engine import Engine
 from models.enroll import Enrollment, vectors_from_bytes
@@ -98,9 +99,7 @@ class RedisVerifier:
 
     async def aclose(self) -> None:
         reader, self._reader = self._reader, None
-        if reader is not None:
-            reader.cancel()
-            await asyncio.gather(reader, return_exceptions=True)
+        await cancel_and_wait([reader])
         for waiter in self._waiting.values():
             waiter.future.cancel()  # their verify() calls answer verifier_unavailable
         if self._local is not None:
