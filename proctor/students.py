@@ -16,13 +16,13 @@ from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from proctor import audit
-from proctor.accounts import User, normalize_srn, normalize_username, user_from_row
 from proctor.clock import Clock, SystemClock
 from proctor.db import Database
 from proctor.tables import ENROLLMENT_STATUSES
 from proctor.tables import reference_embeddings as _EMB
 from proctor.tables import reference_photos as _PHOTOS
 from proctor.tables import users as _USERS
+from proctor.users import User, normalize_srn, normalize_username, user_from_row
 
 STAFF_ROLES = ("proctor", "admin")
 

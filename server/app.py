@@ -16,7 +16,6 @@ from pathlib import Path
 from aiohttp import web
 
 from models.engine import Engine
-from proctor.accounts import Accounts
 from proctor.catalog import Catalog, load_catalog
 from proctor.clock import Clock, SystemClock
 from proctor.credit import CreditPolicy
@@ -25,6 +24,7 @@ from proctor.events import EventBus
 from proctor.evidence import Evidence
 from proctor.ledger import Ledger
 from proctor.lockout import IpLimiter
+from proctor.logins import Logins
 from proctor.maintenance import Maintenance
 from proctor.outbox import OutboxSender
 from proctor.review import Review
@@ -49,7 +49,7 @@ class Services:
 
     db: Database
     clock: Clock
-    accounts: Accounts
+    accounts: Logins
     students: Students
     ledger: Ledger
     catalog: Catalog
@@ -112,7 +112,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
             ended = await ledger.end_all_open(clock.now(), "server_restart")
         if ended:
             log.info("closed %d session(s) left open by a previous run", len(ended))
-        accounts = Accounts(db, clock, sender=OutboxSender(db, clock))
+        accounts = Logins(db, clock, sender=OutboxSender(db, clock))
         evidence = Evidence(db, clock, retention_s)
         app[SERVICES] = Services(db, clock, accounts, Students(db, clock), ledger, catalog, policy,
                                  Maintenance(db, clock), IpLimiter(clock),

@@ -12,7 +12,8 @@ from typing import Any
 
 from aiohttp import web
 
-from proctor.accounts import REMEMBER_SECONDS, User, WebSession
+from proctor.users import User
+from proctor.web_sessions import REMEMBER_SECONDS, WebSession
 
 from .http import ApiError, Handler, client_ip, field, forwarded_https, read_json
 
@@ -37,7 +38,7 @@ def _services(request: web.Request) -> Any:
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     token = request.cookies.get(COOKIE)
     if token and request.path.startswith("/api/"):
-        resolved = await _services(request).accounts.resolve_session(token)
+        resolved = await _services(request).accounts.web_sessions.resolve(token)
         if resolved is not None:
             request[USER], request[WEB_SESSION] = resolved
             request[RAW_TOKEN] = token
@@ -97,8 +98,8 @@ async def finish_login(request: web.Request, user: User, remember: bool) -> web.
     services = _services(request)
     old = request.get(RAW_TOKEN)
     if old:
-        await services.accounts.revoke_session(old)
-    raw, session = await services.accounts.create_web_session(
+        await services.accounts.web_sessions.revoke(old)
+    raw, session = await services.accounts.web_sessions.create(
         user.id, remember, request.headers.get("User-Agent", "")[:256], _client(request))
     response = web.json_response({"user": user_json(user), "csrf_token": session.csrf_token,
                                   "enrollment": user.enrollment_status})
@@ -120,7 +121,7 @@ async def logout(request: web.Request) -> web.Response:
 
     user = current_user(request)
     await request.app[LIVE].end_user(user.id, "logout")
-    await _services(request).accounts.revoke_session(request[RAW_TOKEN])
+    await _services(request).accounts.web_sessions.revoke(request[RAW_TOKEN])
     response = web.json_response({"ok": True})
     response.del_cookie(COOKIE, path="/")
     return response

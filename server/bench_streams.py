@@ -312,7 +312,7 @@ def _bench_photos() -> list[Path]:
 async def _enroll_students(app: web.Application, n: int) -> list[dict[str, str]]:
     """N approved students, each enrolled from the photo they will stream (reused past 25)."""
     from models.enroll import EnrollmentError, vectors_to_bytes
-    from proctor.accounts import hash_password
+    from proctor.passwords import hash_password
 
     from .app import SERVICES, VERIFIER
 

@@ -70,8 +70,7 @@ def _with_db(args: argparse.Namespace, fn: Callable[[Any], Awaitable[T]]) -> T:
 
 
 def cmd_staff_add(args: argparse.Namespace) -> int:
-    from proctor.accounts import hash_password
-    from proctor.passwords import WeakPassword, check_password
+    from proctor.passwords import WeakPassword, check_password, hash_password
     from proctor.students import Students, UserExists
 
     password = sys.stdin.readline().rstrip("\r\n")

@@ -75,7 +75,7 @@ def cmd_students_add(args: argparse.Namespace) -> int:
     from models import weights
     from models.engine import Engine
     from models.enroll import enroll, vectors_to_bytes
-    from proctor.accounts import hash_password
+    from proctor.passwords import hash_password
     from proctor.students import StudentExists, Students
 
     settings = settings_from(args)
@@ -125,8 +125,8 @@ def cmd_students_add(args: argparse.Namespace) -> int:
 
 
 def cmd_students_unlock(args: argparse.Namespace) -> int:
-    from proctor.accounts import Accounts
     from proctor.clock import SystemClock
+    from proctor.logins import Logins
     from proctor.students import Students
 
     settings = settings_from(args)
@@ -137,7 +137,7 @@ def cmd_students_unlock(args: argparse.Namespace) -> int:
             user = await Students(db).get_by_srn(args.srn)
             if user is None:
                 raise CliError(f"no student with SRN {args.srn.strip().upper()}")
-            return await Accounts(db, SystemClock()).unlock(user.id)
+            return await Logins(db, SystemClock()).unlock(user.id)
         finally:
             await db.aclose()
 
@@ -175,7 +175,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         async def first_run(app: web.Application) -> None:
             services = app[SERVICES]
             if settings.demo and await services.students.count_users() == 0:
-                from proctor.accounts import hash_password
+                from proctor.passwords import hash_password
 
                 password = secrets.token_urlsafe(9)
                 await services.students.add_student(DEMO_SRN, "Demo Student", None,

@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from proctor.accounts import LoginResult
+from proctor.login_attempts import LoginResult
 from proctor.passwords import WeakPassword
 from proctor.totp import InvalidTotpCode, TotpError
 
@@ -152,7 +152,7 @@ async def change(request: web.Request) -> web.Response:
 async def sessions(request: web.Request) -> web.Response:
     user = current_user(request)
     mine = request[WEB_SESSION].id
-    rows = await request.app[SERVICES].accounts.list_sessions(user.id)
+    rows = await request.app[SERVICES].accounts.web_sessions.list_for_user(user.id)
     return web.json_response({"sessions": [
         {"id": s.public_id, "created_at": s.created_at, "expires_at": s.hard_expiry, "user_agent": s.user_agent,
          "ip": s.ip, "remember": s.remember, "current": s.id == mine} for s in rows]})
@@ -161,9 +161,9 @@ async def sessions(request: web.Request) -> web.Response:
 async def revoke(request: web.Request) -> web.Response:
     user = current_user(request)
     public_id = request.match_info["public_id"]
-    services = request.app[SERVICES]
-    target = next((s for s in await services.accounts.list_sessions(user.id) if s.public_id == public_id), None)
-    if target is None or not await services.accounts.revoke_by_public_id(user.id, public_id):
+    web_sessions = request.app[SERVICES].accounts.web_sessions
+    target = next((s for s in await web_sessions.list_for_user(user.id) if s.public_id == public_id), None)
+    if target is None or not await web_sessions.revoke_by_public_id(user.id, public_id):
         raise ApiError(404, "not_found", "no such session")
     await request.app[LIVE].end_web_session(target.id, "session_revoked")  # its stream ends at once
     return web.json_response({"ok": True})

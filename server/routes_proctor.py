@@ -13,10 +13,10 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from aiortc import RTCConfiguration
 
-from proctor.accounts import User
 from proctor.ledger import FlagView, UnknownSession
 from proctor.reports import export_rows, to_csv
 from proctor.review import ReviewConflict
+from proctor.users import User
 
 from .app import EVENTS, LIVE, SERVICES, SETTINGS, STATIC_DIR, VIEWERS, WEBSOCKETS
 from .auth import current_user

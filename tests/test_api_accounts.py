@@ -1,4 +1,4 @@
-"""Accounts over HTTP: lockout, OTP, activation, reset, sessions, TOTP, maintenance, and who may call what."""
+"""Logins over HTTP: lockout, OTP, activation, reset, sessions, TOTP, maintenance, and who may call what."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import pyotp
 import pytest
 
 from models.frames import photo_to_frame
-from proctor.accounts import hash_password
 from proctor.clock import FakeClock
 from proctor.outbox import list_outbox
+from proctor.passwords import hash_password
 from server.app import LIVE, SERVICES, create_app
 
 from .streaming import StreamClient, moving_frames

@@ -23,7 +23,7 @@ from playwright.async_api import ConsoleMessage, Page, async_playwright, expect
 from playwright.async_api import Error as PlaywrightError
 
 from models.frames import photo_to_frame
-from proctor.accounts import hash_password
+from proctor.passwords import hash_password
 from server.app import SERVICES, create_app
 from server.config import Settings
 

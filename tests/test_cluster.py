@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from models.frames import photo_to_frame
-from proctor.accounts import hash_password
+from proctor.passwords import hash_password
 from server.app import CLUSTER, LIVE, SERVICES, create_app
 
 from .redis_server import RedisServer

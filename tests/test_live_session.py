@@ -11,7 +11,7 @@ import pytest
 
 from models.enroll import vectors_to_bytes
 from models.frames import blank_frame, photo_to_frame, side_by_side
-from proctor.accounts import hash_password
+from proctor.passwords import hash_password
 from server.app import LIVE, SERVICES, create_app
 from server.config import Settings
 

@@ -11,8 +11,8 @@ import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from models.frames import photo_to_frame
-from proctor.accounts import hash_password
 from proctor.clock import FakeClock
+from proctor.passwords import hash_password
 from server.app import EVENTS, SERVICES, VIEWERS, create_app
 from server.retention import RetentionJob
 

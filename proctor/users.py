@@ -1,0 +1,49 @@
+"""Who a user is: the `User` value and how logins are normalised.
+
+Students log in by SRN, staff (proctors and admins) by username.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Row
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    srn: str | None
+    username: str | None
+    name: str
+    mobile: str | None
+    role: str
+    enrollment_status: str
+    has_password: bool = False  # False: a student who has not activated the account yet
+    totp_enabled: bool = False
+
+
+def normalize_srn(srn: str) -> str:
+    """SRNs compare case-insensitively and without surrounding blanks."""
+    return srn.strip().upper()
+
+
+def normalize_username(username: str) -> str:
+    return username.strip().lower()
+
+
+def user_from_row(r: Row[Any]) -> User:
+    """A `User` from a row of the users table."""
+    return User(
+        id=r.id,
+        srn=r.srn,
+        username=r.username,
+        name=r.name,
+        mobile=r.mobile,
+        role=r.role,
+        enrollment_status=r.enrollment_status,
+        has_password=r.password_hash is not None,
+        totp_enabled=bool(r.totp_enabled),
+    )
