@@ -103,7 +103,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
         policy = CreditPolicy(sample_interval_s=settings.sample_interval_s, max_gap_s=settings.max_gap_s,
                               flag_after=settings.flag_after)
         retention_s = settings.snapshot_retention_days * 86400
-        ledger = Ledger(db, clock, snapshot_retention_s=retention_s)
+        ledger = Ledger(db)
         # A previous process that died (kill -9) left sessions open: they ended when it died. With
         # several nodes on one ledger, only sessions that stopped sampling are this node's leftovers.
         if settings.redis_url:

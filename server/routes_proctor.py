@@ -13,9 +13,11 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from aiortc import RTCConfiguration
 
-from proctor.ledger import FlagView, UnknownSession
+from proctor.ledger import UnknownSession
+from proctor.progress import credited_since_by_user
 from proctor.reports import export_rows, to_csv
 from proctor.review import ReviewConflict
+from proctor.session_records import FlagView, adjustments_for_user, session_timeline
 from proctor.users import User
 
 from .app import EVENTS, LIVE, SERVICES, SETTINGS, STATIC_DIR, VIEWERS, WEBSOCKETS
@@ -54,7 +56,7 @@ async def sessions(request: web.Request) -> web.Response:
             {"flag_id": f.flag_id, "kind": f.kind, "started_at": f.started_at,
              "snapshot_url": f"/api/proctor/flags/{f.flag_id}/snapshot" if f.has_snapshot else None})
     streams = request.app[LIVE].streams()
-    today_by_user = await services.ledger.credited_since_by_user([s.ctx.user_id for s in streams], midnight)
+    today_by_user = await credited_since_by_user(services.db, [s.ctx.user_id for s in streams], midnight)
     out = []
     for stream in streams:
         s = stream.session
@@ -159,8 +161,9 @@ async def snapshot(request: web.Request) -> web.Response:
 
 async def timeline(request: web.Request) -> web.Response:
     staff(request)
+    services = request.app[SERVICES]
     try:
-        t = await request.app[SERVICES].ledger.timeline(request.match_info["session_id"])
+        t = await session_timeline(services.db, request.match_info["session_id"], services.evidence.cutoff())
     except UnknownSession:
         raise ApiError(404, "not_found", "no such session") from None
     r = t.session
@@ -272,7 +275,7 @@ async def decide_enrollment(request: web.Request) -> web.Response:
 
 async def my_adjustments(request: web.Request) -> web.Response:
     user = current_user(request)
-    rows = await request.app[SERVICES].ledger.adjustments_for_user(user.id)
+    rows = await adjustments_for_user(request.app[SERVICES].db, user.id)
     return web.json_response({"adjustments": [
         {"session_id": a.session_id, "topic_id": a.topic_id, "seconds": a.seconds, "note": a.note, "at": a.at}
         for a in rows]})

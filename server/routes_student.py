@@ -9,6 +9,8 @@ from typing import Any
 from aiohttp import web
 
 from models.enroll import EnrollmentError, vectors_to_bytes
+from proctor.progress import credited_by_topic
+from proctor.session_records import session_record
 
 from .app import LIVE, SERVICES, SETTINGS, VERIFIER
 from .auth import current_user
@@ -35,7 +37,7 @@ async def catalog(request: web.Request) -> web.Response:
 async def progress(request: web.Request) -> web.Response:
     user = current_user(request)
     services = request.app[SERVICES]
-    by_topic = await services.ledger.credited_by_topic(user.id)  # derived from the intervals
+    by_topic = await credited_by_topic(services.db, user.id)  # derived from the intervals
     modules = []
     for m in services.catalog.modules:
         seconds = [round(by_topic.get(t.id, 0.0), 3) for t in m.topics]
@@ -83,7 +85,7 @@ async def enrollment(request: web.Request) -> web.Response:
 
 async def _owned_session(request: web.Request) -> Any:
     user = current_user(request)
-    record = await request.app[SERVICES].ledger.get_session(request.match_info["session_id"])
+    record = await session_record(request.app[SERVICES].db, request.match_info["session_id"])
     if record is None or (record.user_id != user.id and user.role not in ("proctor", "admin")):
         raise ApiError(404, "not_found", "no such session")  # never confirm someone else's session exists
     return record

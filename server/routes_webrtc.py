@@ -14,6 +14,8 @@ from aiohttp import web
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 
+from proctor.progress import credited_by_module
+
 from .app import CLUSTER, EVENTS, LIVE, SERVICES, SETTINGS, VERIFIER
 from .auth import WEB_SESSION, current_user, refuse_during_maintenance
 from .http import ApiError, field, read_json
@@ -88,7 +90,7 @@ async def offer(request: web.Request) -> web.Response:
         await live.end(old, "replaced")  # one live stream per student
     now = services.clock.now()
     await services.ledger.end_open_sessions_for_user(user.id, now, "replaced")
-    before = (await services.ledger.credited_by_module(user.id)).get(module.id, 0.0)
+    before = (await credited_by_module(services.db, user.id)).get(module.id, 0.0)
     session_id = await services.ledger.start_session(user.id, topic_id, module.id, now)
     ctx = StreamContext(session_id, user.id, topic_id, module.id, before, float(module.required_seconds),
                         request[WEB_SESSION].id, {"id": user.id, "srn": user.srn, "name": user.name}, topic.title)

@@ -12,6 +12,7 @@ import pytest
 
 from models.frames import photo_to_frame
 from proctor.passwords import hash_password
+from proctor.session_records import session_record
 from server.app import CLUSTER, LIVE, SERVICES, create_app
 
 from .redis_server import RedisServer
@@ -86,7 +87,7 @@ async def test_one_live_stream_per_student_across_nodes(nodes: tuple[Any, Any], 
         assert (await on_a.wait_ended())["reason"] == "replaced"
         assert len(a.app[LIVE]) == 0 and len(b.app[LIVE]) == 1
         await on_b.samples(1)
-        old = await a.app[SERVICES].ledger.get_session(on_a.session_id)
+        old = await session_record(a.app[SERVICES].db, on_a.session_id)
         assert old.ended_at is not None and old.end_reason == "replaced"
     finally:
         await on_a.close()
