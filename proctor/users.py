@@ -1,4 +1,4 @@
-"""Who a user is: the `User` value and how logins are normalised.
+"""Who a user is: the `User` value, its `Role`, and how logins are normalised.
 
 Students log in by SRN, staff (proctors and admins) by username.
 """
@@ -6,10 +6,27 @@ Students log in by SRN, staff (proctors and admins) by username.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Row
+
+
+class Role(StrEnum):
+    """What a user may do. The values are what the users table stores and the API shows."""
+
+    STUDENT = "student"
+    PROCTOR = "proctor"
+    ADMIN = "admin"
+
+    @property
+    def is_staff(self) -> bool:
+        """Proctors and admins: they watch streams, review flags and approve enrolments."""
+        return self is not Role.STUDENT
+
+
+STAFF_ROLES: tuple[Role, ...] = tuple(r for r in Role if r.is_staff)
 
 
 @dataclass(frozen=True)
@@ -19,7 +36,7 @@ class User:
     username: str | None
     name: str
     mobile: str | None
-    role: str
+    role: Role
     enrollment_status: str
     has_password: bool = False  # False: a student who has not activated the account yet
     totp_enabled: bool = False
@@ -42,7 +59,7 @@ def user_from_row(r: Row[Any]) -> User:
         username=r.username,
         name=r.name,
         mobile=r.mobile,
-        role=r.role,
+        role=Role(r.role),
         enrollment_status=r.enrollment_status,
         has_password=r.password_hash is not None,
         totp_enabled=bool(r.totp_enabled),

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from proctor.users import User
+from proctor.users import Role, User
 from proctor.web_sessions import REMEMBER_SECONDS, WebSession
 
 from .http import ApiError, Handler, client_ip, field, forwarded_https, read_json
@@ -55,7 +55,7 @@ def _client(request: web.Request) -> str | None:
     return client_ip(request, request.app[SETTINGS].trusted_proxies)
 
 
-def current_user(request: web.Request, role: str | None = None) -> User:
+def current_user(request: web.Request, role: Role | None = None) -> User:
     """The logged-in user, or 401; with `role`, 403 for anyone else."""
     user: User | None = request.get(USER)
     if user is None:

@@ -9,6 +9,8 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from proctor.users import STAFF_ROLES
+
 from .cli_base import CliError, emit_json
 from .cli_serve import _db_args, _open_db, settings_from
 
@@ -21,7 +23,7 @@ def register(sub: Any) -> None:
     p = ssub.add_parser("add", help="create a proctor or admin account")
     p.add_argument("--username", required=True)
     p.add_argument("--name", required=True)
-    p.add_argument("--role", required=True, choices=["proctor", "admin"])
+    p.add_argument("--role", required=True, choices=[r.value for r in STAFF_ROLES])
     p.add_argument("--password-stdin", action="store_true", required=True)
     p.add_argument("--json", action="store_true")
     _db_args(p)

@@ -18,7 +18,7 @@ from proctor.progress import credited_since_by_user
 from proctor.reports import export_rows, to_csv
 from proctor.review import ReviewConflict
 from proctor.session_records import FlagView, adjustments_for_user, session_timeline
-from proctor.users import User
+from proctor.users import Role, User
 
 from .app import EVENTS, LIVE, SERVICES, SETTINGS, STATIC_DIR, VIEWERS, WEBSOCKETS
 from .auth import current_user
@@ -27,12 +27,11 @@ from .live_view import ViewError
 from .routes_webrtc import MAX_SDP, _ice_servers
 
 log = logging.getLogger("proctor.routes_proctor")
-STAFF = ("proctor", "admin")
 
 
 def staff(request: web.Request) -> User:
     user = current_user(request)
-    if user.role not in STAFF:
+    if not user.role.is_staff:
         raise ApiError(403, "forbidden", "this is for proctors and admins")
     return user
 
@@ -260,7 +259,7 @@ async def decide_enrollment(request: web.Request) -> web.Response:
     note = field(body, "note", required=False, max_len=1000)
     students = request.app[SERVICES].students
     target = await students.get(uid)
-    if target is None or target.role != "student" or target.enrollment_status != "pending":
+    if target is None or target.role is not Role.STUDENT or target.enrollment_status != "pending":
         raise ApiError(404, "not_found", "no pending enrollment for that student")
     if action == "approve":
         await students.set_enrollment_status(uid, "approved", actor=user.id)

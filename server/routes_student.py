@@ -11,6 +11,7 @@ from aiohttp import web
 from models.enroll import EnrollmentError, vectors_to_bytes
 from proctor.progress import credited_by_topic
 from proctor.session_records import session_record
+from proctor.users import Role
 
 from .app import LIVE, SERVICES, SETTINGS, VERIFIER
 from .auth import current_user
@@ -60,7 +61,7 @@ def _photo_bytes(item: object, index: int) -> bytes:
 
 async def enrollment(request: web.Request) -> web.Response:
     """Webcam enrollment at first login: several captures, each checked like a reference photo."""
-    user = current_user(request, "student")
+    user = current_user(request, Role.STUDENT)
     services = request.app[SERVICES]
     fresh = await services.students.get(user.id) or user
     if fresh.enrollment_status == "approved":
@@ -86,7 +87,7 @@ async def enrollment(request: web.Request) -> web.Response:
 async def _owned_session(request: web.Request) -> Any:
     user = current_user(request)
     record = await session_record(request.app[SERVICES].db, request.match_info["session_id"])
-    if record is None or (record.user_id != user.id and user.role not in ("proctor", "admin")):
+    if record is None or (record.user_id != user.id and not user.role.is_staff):
         raise ApiError(404, "not_found", "no such session")  # never confirm someone else's session exists
     return record
 

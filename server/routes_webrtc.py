@@ -15,6 +15,7 @@ from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSession
 from aiortc.mediastreams import MediaStreamTrack
 
 from proctor.progress import credited_by_module
+from proctor.users import Role
 
 from .app import CLUSTER, EVENTS, LIVE, SERVICES, SETTINGS, VERIFIER
 from .auth import WEB_SESSION, current_user, refuse_during_maintenance
@@ -41,7 +42,7 @@ def _check_sdp(sdp: str) -> None:
 
 
 async def offer(request: web.Request) -> web.Response:
-    user = current_user(request, "student")
+    user = current_user(request, Role.STUDENT)
     await refuse_during_maintenance(request)
     body = await read_json(request)
     sdp = field(body, "sdp", max_len=MAX_SDP * 2)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from argon2 import PasswordHasher
-from sqlalchemy import select
+from sqlalchemy import CheckConstraint, select
 
 from proctor.clock import FakeClock
 from proctor.db import Database
@@ -12,6 +12,7 @@ from proctor.logins import Logins
 from proctor.passwords import hash_password
 from proctor.students import StaffExists, StudentExists, Students, UnknownUser
 from proctor.tables import users, web_sessions
+from proctor.users import STAFF_ROLES, Role
 from proctor.web_sessions import REMEMBER_SECONDS, SESSION_MAX_AGE_SECONDS, token_id
 
 from .fakes import fast_hasher
@@ -139,6 +140,13 @@ async def test_revoke(db: Database, accounts: Logins) -> None:
     assert await accounts.web_sessions.revoke_all(uid) == 1
     assert await accounts.web_sessions.resolve(raw3) is None
     assert await accounts.web_sessions.resolve(raw_other) is not None
+
+
+def test_the_schema_allows_exactly_the_roles() -> None:
+    [check] = [c for c in users.constraints if isinstance(c, CheckConstraint) and c.name == "ck_users_role"]
+    assert str(check.sqltext) == "role IN (" + ", ".join(f"'{r.value}'" for r in Role) + ")"
+    assert STAFF_ROLES == (Role.PROCTOR, Role.ADMIN)
+    assert [r.is_staff for r in Role] == [False, True, True]
 
 
 # -- students ---------------------------------------------------------------------------------------
