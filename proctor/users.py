@@ -1,6 +1,7 @@
-"""Who a user is: the `User` value, its `Role`, and how logins are normalised.
+"""Who a user is: the `User` value, its `Role`, how logins are normalised, and the JSON that names one.
 
-Students log in by SRN, staff (proctors and admins) by username.
+Students log in by SRN, staff (proctors and admins) by username. Every route and event that shows a
+user or a student builds it here, so each wire shape has one definition.
 """
 
 from __future__ import annotations
@@ -64,3 +65,19 @@ def user_from_row(r: Row[Any]) -> User:
         has_password=r.password_hash is not None,
         totp_enabled=bool(r.totp_enabled),
     )
+
+
+def user_json(user: User) -> dict[str, Any]:
+    """The logged-in user as login and /api/me answer with it."""
+    return {
+        "srn": user.srn,
+        "username": user.username,
+        "name": user.name,
+        "role": user.role.value,
+        "staff": user.role.is_staff,
+    }
+
+
+def student_json(student_id: int, srn: str | None, name: str) -> dict[str, Any]:
+    """A student as proctors' events and flags name one."""
+    return {"id": student_id, "srn": srn, "name": name}

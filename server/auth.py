@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from proctor.users import Role, User
+from proctor.users import Role, User, user_json
 from proctor.web_sessions import REMEMBER_SECONDS, WebSession
 
 from .http import ApiError, Handler, client_ip, field, forwarded_https, read_json
@@ -63,10 +63,6 @@ def current_user(request: web.Request, role: Role | None = None) -> User:
     if role is not None and user.role != role:
         raise ApiError(403, "forbidden", f"this needs the {role} role")
     return user
-
-
-def user_json(user: User) -> dict[str, Any]:
-    return {"srn": user.srn, "username": user.username, "name": user.name, "role": user.role}
 
 
 async def refuse_during_maintenance(request: web.Request) -> None:

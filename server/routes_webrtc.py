@@ -15,7 +15,7 @@ from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSession
 from aiortc.mediastreams import MediaStreamTrack
 
 from proctor.progress import credited_by_module
-from proctor.users import Role
+from proctor.users import Role, student_json
 
 from .app import CLUSTER, EVENTS, LIVE, SERVICES, SETTINGS, VERIFIER
 from .auth import WEB_SESSION, current_user, refuse_during_maintenance
@@ -94,7 +94,7 @@ async def offer(request: web.Request) -> web.Response:
     before = (await credited_by_module(services.db, user.id)).get(module.id, 0.0)
     session_id = await services.ledger.start_session(user.id, topic_id, module.id, now)
     ctx = StreamContext(session_id, user.id, topic_id, module.id, before, float(module.required_seconds),
-                        request[WEB_SESSION].id, {"id": user.id, "srn": user.srn, "name": user.name}, topic.title)
+                        request[WEB_SESSION].id, student_json(user.id, user.srn, user.name), topic.title)
     stream = LiveStream(ctx, pc, LatestFrame(video[0]), refs, verifier, services.ledger, services.clock,
                         services.policy, settings.verify_timeout_s)
     stream.events, stream.evidence = request.app[EVENTS], services.evidence

@@ -54,7 +54,8 @@ async def test_login_sets_a_strict_httponly_cookie_and_rotates_it(client: Any) -
     resp = await client.post("/api/auth/login", json={"srn": "mad001", "password": PASSWORD})
     assert resp.status == 200
     body = await resp.json()
-    assert body["user"] == {"srn": "MAD001", "username": None, "name": "Student MAD001", "role": "student"}
+    assert body["user"] == {"srn": "MAD001", "username": None, "name": "Student MAD001", "role": "student",
+                            "staff": False}
     morsel = resp.cookies[COOKIE]
     assert morsel["httponly"] and morsel["samesite"] == "Strict" and not morsel["max-age"]
     first = morsel.value
