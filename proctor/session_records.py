@@ -23,6 +23,7 @@ from proctor.tables import live_sessions as _LS
 from proctor.tables import samples as _SAMPLES
 from proctor.tables import snapshots as _SNAP
 from proctor.tables import users as _USERS
+from proctor.users import student_json
 
 SNAPSHOT_RETENTION_S = 7 * 86400.0
 """How long a flag's snapshot is kept (and shown) before it is deleted for good."""
@@ -94,7 +95,10 @@ class Adjustment:
 
 @dataclass(frozen=True)
 class FlagView:
-    """A flag as a reviewer sees it: with its student, review state and whether a snapshot is kept."""
+    """A flag as a reviewer sees it: with its student, review state and whether a snapshot is kept.
+
+    The defaults are a flag just raised: open, not reviewed, no snapshot.
+    """
 
     flag_id: int
     session_id: str
@@ -103,12 +107,33 @@ class FlagView:
     name: str
     kind: str
     started_at: float
-    ended_at: float | None
-    review: str
-    note: str | None
-    reviewed_by: int | None
-    reviewed_at: float | None
-    has_snapshot: bool
+    ended_at: float | None = None
+    review: str = "open"
+    note: str | None = None
+    reviewed_by: int | None = None
+    reviewed_at: float | None = None
+    has_snapshot: bool = False
+
+    @property
+    def snapshot_url(self) -> str | None:
+        """Where the proctor API serves the kept frame; None while none is kept."""
+        return f"/api/proctor/flags/{self.flag_id}/snapshot" if self.has_snapshot else None
+
+    def to_json(self) -> dict[str, Any]:
+        """The flag as the proctor API lists it and the flag_raised/flag_reviewed events carry it."""
+        return {
+            "flag_id": self.flag_id,
+            "session_id": self.session_id,
+            "student": student_json(self.student_id, self.srn, self.name),
+            "kind": self.kind,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "review": self.review,
+            "note": self.note,
+            "reviewed_by": self.reviewed_by,
+            "reviewed_at": self.reviewed_at,
+            "snapshot_url": self.snapshot_url,
+        }
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import astuple, dataclass
+from typing import cast
 
 from aiortc import RTCDataChannel, RTCPeerConnection
 
@@ -25,8 +26,10 @@ from proctor.clock import Clock
 from proctor.credit import CreditPolicy, Reason, Sample
 from proctor.events import EventBus
 from proctor.evidence import Evidence
+from proctor.flags import Flag
 from proctor.ledger import Ledger, SessionState
 from proctor.session import LiveSession, SessionUpdate
+from proctor.session_records import FlagView
 
 from .ingest import LatestFrame, to_rgb
 from .metrics import Metrics
@@ -178,12 +181,8 @@ class LiveStream:
             for flag in update.raised:
                 flag_id = await self.ledger.record_flag_raised(sid, flag.kind.value, flag.started_at)
                 self.flag_ids[(flag.kind.value, flag.started_at)] = flag_id
-                has_snapshot = await self._keep_evidence(flag_id)
-                self._publish("flag_raised", flag={
-                    "flag_id": flag_id, "session_id": sid, "student": self.ctx.student, "kind": flag.kind.value,
-                    "started_at": flag.started_at, "ended_at": None, "review": "open", "note": None,
-                    "reviewed_by": None, "reviewed_at": None,
-                    "snapshot_url": f"/api/proctor/flags/{flag_id}/snapshot" if has_snapshot else None})
+                view = self._raised_view(flag_id, flag, await self._keep_evidence(flag_id))
+                self._publish("flag_raised", flag=view.to_json())
             for flag in update.ended:
                 assert flag.ended_at is not None
                 await self.ledger.record_flag_ended(sid, flag.kind.value, flag.started_at, flag.ended_at)
@@ -201,6 +200,12 @@ class LiveStream:
             self.events.publish_credited(self.session_id, student=self.ctx.student,
                                          credited_seconds=round(self.session.credited_seconds, 3))
         self.send_status()
+
+    def _raised_view(self, flag_id: int, flag: Flag, has_snapshot: bool) -> FlagView:
+        """The flag as reviewers will list it, without a read back: it is open and nobody reviewed it."""
+        student = self.ctx.student or {}  # built by student_json
+        return FlagView(flag_id, self.session_id, self.ctx.user_id, cast("str | None", student.get("srn")),
+                        str(student.get("name", "")), flag.kind.value, flag.started_at, has_snapshot=has_snapshot)
 
     async def _keep_evidence(self, flag_id: int) -> bool:
         """Store the frame that raised the flag (face boxes drawn); there is none for camera_lost."""

@@ -17,7 +17,7 @@ from proctor.ledger import UnknownSession
 from proctor.progress import credited_since_by_user
 from proctor.reports import export_rows, to_csv
 from proctor.review import ReviewConflict
-from proctor.session_records import FlagView, adjustments_for_user, session_timeline
+from proctor.session_records import adjustments_for_user, session_timeline
 from proctor.users import Role, User
 
 from .app import EVENTS, LIVE, SERVICES, SETTINGS, STATIC_DIR, VIEWERS, WEBSOCKETS
@@ -36,14 +36,6 @@ def staff(request: web.Request) -> User:
     return user
 
 
-def flag_json(f: FlagView) -> dict[str, Any]:
-    return {"flag_id": f.flag_id, "session_id": f.session_id,
-            "student": {"id": f.student_id, "srn": f.srn, "name": f.name}, "kind": f.kind,
-            "started_at": f.started_at, "ended_at": f.ended_at, "review": f.review, "note": f.note,
-            "reviewed_by": f.reviewed_by, "reviewed_at": f.reviewed_at,
-            "snapshot_url": f"/api/proctor/flags/{f.flag_id}/snapshot" if f.has_snapshot else None}
-
-
 async def sessions(request: web.Request) -> web.Response:
     staff(request)
     services = request.app[SERVICES]
@@ -52,8 +44,7 @@ async def sessions(request: web.Request) -> web.Response:
     open_flags: dict[str, list[dict[str, Any]]] = {}
     for f in await services.review.list_flags("open", 1000):
         open_flags.setdefault(f.session_id, []).append(
-            {"flag_id": f.flag_id, "kind": f.kind, "started_at": f.started_at,
-             "snapshot_url": f"/api/proctor/flags/{f.flag_id}/snapshot" if f.has_snapshot else None})
+            {"flag_id": f.flag_id, "kind": f.kind, "started_at": f.started_at, "snapshot_url": f.snapshot_url})
     streams = request.app[LIVE].streams()
     today_by_user = await credited_since_by_user(services.db, [s.ctx.user_id for s in streams], midnight)
     out = []
@@ -119,7 +110,7 @@ async def flags(request: web.Request) -> web.Response:
     except ValueError:
         raise ApiError(400, "bad_field", "'limit' must be an integer") from None
     rows = await request.app[SERVICES].review.list_flags(status, limit)  # type: ignore[arg-type]
-    return web.json_response({"flags": [flag_json(f) for f in rows]})
+    return web.json_response({"flags": [f.to_json() for f in rows]})
 
 
 def _flag_id(request: web.Request) -> int:
@@ -145,7 +136,7 @@ async def review(request: web.Request) -> web.Response:
         raise ApiError(409, "already_reviewed", str(exc)) from None
     except ValueError as exc:
         raise ApiError(400, "bad_field", str(exc)) from None
-    out = flag_json(view)
+    out = view.to_json()
     request.app[EVENTS].publish("flag_reviewed", session_id=view.session_id, flag=out)
     return web.json_response(out)
 
@@ -172,7 +163,7 @@ async def timeline(request: web.Request) -> web.Response:
                     "credited_seconds": r.credited_seconds},
         "samples": [{"at": x.at, "reason": x.reason, "score": x.score} for x in t.samples],
         "intervals": [{"start": i.start, "end": i.end} for i in t.intervals],
-        "flags": [flag_json(f) for f in t.flags],
+        "flags": [f.to_json() for f in t.flags],
         "adjustments": [{k: v for k, v in asdict(a).items()} for a in t.adjustments],
     })
 
