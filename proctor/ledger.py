@@ -57,6 +57,8 @@ def _finite(name: str, x: float) -> float:
 
 
 class Ledger:
+    """The ledger's writes: each one short transaction with its audit row; retries are no-ops."""
+
     def __init__(self, db: Database) -> None:
         # No clock: every write is stamped with its event's own time.
         self._db = db

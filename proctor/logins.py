@@ -36,6 +36,8 @@ CHALLENGE_SECONDS = 300.0
 
 
 class Logins:
+    """Every way to prove who you are; holds the stores the flows share (TOTP, SMS codes, web sessions)."""
+
     def __init__(
         self,
         db: Database,
