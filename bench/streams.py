@@ -50,7 +50,7 @@ from models.dataset import fetch_dataset, people
 from models.device import DeviceError
 from models.enroll import EnrollmentError, vectors_to_bytes
 from models.weights import WeightsError
-from proctor.accounts import hash_password
+from proctor.passwords import hash_password
 from server.app import create_app
 from server.cli.base import CliError, emit_json, show_progress
 from server.config import ConfigError, Settings

@@ -14,7 +14,7 @@ from sqlalchemy import delete, select
 from proctor import audit
 from proctor.clock import Clock
 from proctor.db import Database
-from proctor.ledger import SNAPSHOT_RETENTION_S, UnknownFlag
+from proctor.session_records import SNAPSHOT_RETENTION_S, UnknownFlag
 from proctor.tables import flags as _FL
 from proctor.tables import snapshots as _SNAP
 
@@ -32,8 +32,12 @@ class Evidence:
         self._clock = clock
         self._retention_s = float(retention_s)
 
-    def _cutoff(self) -> float:
-        """Snapshots created at or before this time are past retention."""
+    def cutoff(self) -> float:
+        """Snapshots created at or before this time are past retention.
+
+        Flag views take it too (`session_timeline`), so a flag shows a snapshot only while `get`
+        would serve it.
+        """
         return self._clock.now() - self._retention_s
 
     async def store(self, flag_id: int, session_id: str, jpeg: bytes) -> bool:
@@ -65,7 +69,7 @@ class Evidence:
         With `viewed_by`, a served snapshot also writes a 'snapshot_viewed' audit row.
         """
         query = select(_SNAP.c.jpeg, _SNAP.c.session_id).where(
-            _SNAP.c.flag_id == flag_id, _SNAP.c.created_at > self._cutoff()
+            _SNAP.c.flag_id == flag_id, _SNAP.c.created_at > self.cutoff()
         )
         if viewed_by is None:
             async with self._db.engine.connect() as conn:
@@ -88,7 +92,7 @@ class Evidence:
     async def purge(self) -> int:
         """Delete every snapshot past retention; returns how many. On SQLite, checkpoints the WAL."""
         async with self._db.engine.begin() as conn:
-            deleted = (await conn.execute(delete(_SNAP).where(_SNAP.c.created_at <= self._cutoff()))).rowcount
+            deleted = (await conn.execute(delete(_SNAP).where(_SNAP.c.created_at <= self.cutoff()))).rowcount
         if deleted and self._db.dialect == "sqlite":
             # secure_delete zeroed the pages; TRUNCATE copies them into the main file and empties the
             # WAL, which still held the pages as they were written. Best effort: a reader holding an

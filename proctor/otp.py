@@ -206,7 +206,7 @@ class Otps:
         return True
 
     async def verify(self, user_id: int, purpose: str, code: str) -> OtpResult:
-        """Check and (on success) use up the user's code of `purpose`. No lock-out here: see Accounts."""
+        """Check and (on success) use up the user's code of `purpose`. No lock-out here: see Logins."""
         async with self._db.engine.begin() as conn:
             return await check_code(
                 conn,

@@ -3,7 +3,7 @@
 Confirming a flag voids the session's credited seconds inside the flagged span
 [started_at, ended_at or now] through one `adjustments` row (unique per flag): the credited
 intervals themselves are never touched, and progress is derived net of adjustments
-(`Ledger.credited_by_topic`). Time already voided by an earlier adjustment of the same session is
+(`proctor.progress`). Time already voided by an earlier adjustment of the same session is
 not voided again, so overlapping confirmed flags never void a second twice.
 
 Confirmed is final: the credit is gone, so the flag cannot be acknowledged or dismissed afterwards
@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from proctor import audit
 from proctor.clock import Clock
 from proctor.db import Database
-from proctor.ledger import SNAPSHOT_RETENTION_S, FlagView, UnknownFlag, flag_view, flag_view_query
+from proctor.session_records import SNAPSHOT_RETENTION_S, FlagView, UnknownFlag, flag_view, flag_view_query
 from proctor.tables import adjustments as _ADJ
 from proctor.tables import credited_intervals as _CI
 from proctor.tables import flags as _FL

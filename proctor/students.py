@@ -16,15 +16,13 @@ from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from proctor import audit
-from proctor.accounts import User, normalize_srn, normalize_username, user_from_row
 from proctor.clock import Clock, SystemClock
 from proctor.db import Database
 from proctor.tables import ENROLLMENT_STATUSES
 from proctor.tables import reference_embeddings as _EMB
 from proctor.tables import reference_photos as _PHOTOS
 from proctor.tables import users as _USERS
-
-STAFF_ROLES = ("proctor", "admin")
+from proctor.users import STAFF_ROLES, Role, User, normalize_srn, normalize_username, user_from_row
 
 
 class UserExists(ValueError):
@@ -81,7 +79,7 @@ class Students:
                         username=None,
                         name=name.strip(),
                         mobile=mobile,
-                        role="student",
+                        role=Role.STUDENT.value,
                         password_hash=password_hash,
                         enrollment_status="none",
                         created_at=self._clock.now(),
@@ -92,13 +90,13 @@ class Students:
         except IntegrityError as e:
             raise StudentExists(srn) from e
 
-    async def add_staff(self, username: str, name: str, role: str, password_hash: str) -> int:
+    async def add_staff(self, username: str, name: str, role: Role | str, password_hash: str) -> int:
         """Create a proctor or admin (logs in by username, stored lower case); returns the id."""
         username = normalize_username(username)
         if not username:
             raise ValueError("username must not be empty")
         if role not in STAFF_ROLES:
-            raise ValueError(f"staff role must be one of {STAFF_ROLES}, got {role!r}")
+            raise ValueError(f"staff role must be one of {tuple(r.value for r in STAFF_ROLES)}, got {role!r}")
         if await self._get_where(_USERS.c.username == username) is not None:
             raise StaffExists(username)
         try:
@@ -110,7 +108,7 @@ class Students:
                         username=username,
                         name=name.strip() or username,
                         mobile=None,
-                        role=role,
+                        role=Role(role).value,
                         password_hash=password_hash,
                         enrollment_status="none",
                         created_at=self._clock.now(),

@@ -37,7 +37,6 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-ROLES = ("student", "proctor", "admin")
 OTP_PURPOSES = ("login", "activate", "reset")
 ENROLLMENT_STATUSES = ("none", "pending", "approved")
 FLAG_REVIEWS = ("open", "acknowledged", "dismissed", "confirmed")
@@ -54,7 +53,7 @@ class Base(DeclarativeBase):
 class UserRow(Base):
     __tablename__ = "users"
     __table_args__ = (
-        CheckConstraint("role IN ('student', 'proctor', 'admin')", name="role"),
+        CheckConstraint("role IN ('student', 'proctor', 'admin')", name="role"),  # proctor.users.Role
         CheckConstraint("enrollment_status IN ('none', 'pending', 'approved')", name="enrollment_status"),
         CheckConstraint("srn IS NOT NULL OR username IS NOT NULL", name="login"),
     )

@@ -19,7 +19,6 @@ from aiohttp import web
 
 from models import weights
 from models.engine import Engine
-from proctor.accounts import Accounts
 from proctor.catalog import load_catalog
 from proctor.clock import Clock, SystemClock
 from proctor.credit import CreditPolicy
@@ -28,12 +27,14 @@ from proctor.events import EventBus
 from proctor.evidence import Evidence
 from proctor.ledger import Ledger
 from proctor.lockout import IpLimiter
+from proctor.logins import Logins
 from proctor.maintenance import Maintenance
 from proctor.outbox import OutboxSender
 from proctor.review import Review
 from proctor.students import Students
 
-from .api import accounts, auth, health, login, openapi, pages, proctor, student, webrtc
+from .api import setup_routes
+from .api.auth import auth_middleware
 from .cluster import ClusterBridge
 from .config import Settings
 from .http import error_middleware, security_headers
@@ -77,15 +78,14 @@ def default_engine(settings: Settings) -> Engine:
 def create_app(settings: Settings, *, clock: Clock | None = None,
                engine_factory: EngineFactory = default_engine) -> web.Application:
     app = web.Application(client_max_size=settings.max_body_bytes,
-                          middlewares=[error_middleware, auth.auth_middleware])
+                          middlewares=[error_middleware, auth_middleware])
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     the_clock = clock or SystemClock()
     app.cleanup_ctx.extend([_database(the_clock), _verifier(engine_factory), _live(the_clock)])
     app.on_shutdown.append(_close_streams)
     app.on_response_prepare.append(security_headers(settings.https))
-    for module in (login, accounts, student, webrtc, proctor, openapi, health, pages):
-        module.setup_routes(app)
+    setup_routes(app)
     return app
 
 
@@ -98,7 +98,7 @@ def _database(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]:
         policy = CreditPolicy(sample_interval_s=settings.sample_interval_s, max_gap_s=settings.max_gap_s,
                               flag_after=settings.flag_after)
         retention_s = settings.snapshot_retention_days * 86400
-        ledger = Ledger(db, clock, snapshot_retention_s=retention_s)
+        ledger = Ledger(db)
         # A previous process that died (kill -9) left sessions open: they ended when it died. With
         # several nodes on one ledger, only sessions that stopped sampling are this node's leftovers.
         if settings.redis_url:
@@ -107,7 +107,7 @@ def _database(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]:
             ended = await ledger.end_all_open(clock.now(), "server_restart")
         if ended:
             log.info("closed %d session(s) left open by a previous run", len(ended))
-        accounts = Accounts(db, clock, sender=OutboxSender(db, clock))
+        accounts = Logins(db, clock, sender=OutboxSender(db, clock))
         evidence = Evidence(db, clock, retention_s)
         app[SERVICES] = Services(db, clock, accounts, Students(db, clock), ledger, catalog, policy,
                                  Maintenance(db, clock), IpLimiter(clock),
@@ -162,7 +162,7 @@ def _live(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]:
         deps = StreamDeps(app[VERIFIER], services.ledger, clock, services.policy, settings.verify_timeout_s, bus,
                           services.evidence, app[METRICS])
         app[LIVE], app[VIEWERS], app[EVENTS], app[CLUSTER] = registry, viewers, bus, cluster
-        app[STARTER] = SessionStarter(deps, registry, cluster)
+        app[STARTER] = SessionStarter(services.db, deps, registry, cluster)
         app[WEBSOCKETS] = set()
         if cluster is not None:
             await cluster.start()

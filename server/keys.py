@@ -11,7 +11,6 @@ from pathlib import Path
 
 from aiohttp import web
 
-from proctor.accounts import Accounts
 from proctor.catalog import Catalog
 from proctor.clock import Clock
 from proctor.credit import CreditPolicy
@@ -20,6 +19,7 @@ from proctor.events import EventBus
 from proctor.evidence import Evidence
 from proctor.ledger import Ledger
 from proctor.lockout import IpLimiter
+from proctor.logins import Logins
 from proctor.maintenance import Maintenance
 from proctor.review import Review
 from proctor.students import Students
@@ -41,7 +41,7 @@ class Services:
 
     db: Database
     clock: Clock
-    accounts: Accounts
+    accounts: Logins
     students: Students
     ledger: Ledger
     catalog: Catalog

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from models.enroll import vectors_to_bytes
-from proctor.accounts import hash_password
+from proctor.passwords import hash_password
 from server.config import Settings
 from server.keys import SERVICES
 

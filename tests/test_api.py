@@ -14,7 +14,7 @@ from aiortc import RTCPeerConnection
 from PIL import Image
 
 from models.frames import blank_frame, photo_to_frame
-from proctor.accounts import hash_password
+from proctor.passwords import hash_password
 from server.api.auth import COOKIE
 from server.app import create_app
 from server.keys import LIVE, SERVICES
@@ -55,7 +55,8 @@ async def test_login_sets_a_strict_httponly_cookie_and_rotates_it(client: Any) -
     resp = await client.post("/api/auth/login", json={"srn": "mad001", "password": PASSWORD})
     assert resp.status == 200
     body = await resp.json()
-    assert body["user"] == {"srn": "MAD001", "username": None, "name": "Student MAD001", "role": "student"}
+    assert body["user"] == {"srn": "MAD001", "username": None, "name": "Student MAD001", "role": "student",
+                            "staff": False}
     morsel = resp.cookies[COOKIE]
     assert morsel["httponly"] and morsel["samesite"] == "Strict" and not morsel["max-age"]
     first = morsel.value
@@ -63,8 +64,8 @@ async def test_login_sets_a_strict_httponly_cookie_and_rotates_it(client: Any) -
     second = resp.cookies[COOKIE]
     assert second.value != first and int(second["max-age"]) == 30 * 24 * 3600
     accounts = client.app[SERVICES].accounts
-    assert await accounts.resolve_session(first) is None  # the replaced session id no longer works
-    assert await accounts.resolve_session(second.value) is not None
+    assert await accounts.web_sessions.resolve(first) is None  # the replaced session id no longer works
+    assert await accounts.web_sessions.resolve(second.value) is not None
 
 
 async def test_state_changing_requests_need_the_csrf_header(client: Any) -> None:

@@ -1,4 +1,4 @@
-"""Accounts over HTTP: lockout, OTP, activation, reset, sessions, TOTP, maintenance, and who may call what."""
+"""Logins over HTTP: lockout, OTP, activation, reset, sessions, TOTP, maintenance, and who may call what."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import pytest
 
 from bench.clients import StreamClient, moving_frames
 from models.frames import photo_to_frame
-from proctor.accounts import hash_password
 from proctor.clock import FakeClock
 from proctor.outbox import list_outbox
+from proctor.passwords import hash_password
 from server.app import create_app
 from server.keys import LIVE, SERVICES
 

@@ -26,7 +26,7 @@ from aiohttp import web
 from playwright.async_api import ConsoleMessage, Page, Route, async_playwright, expect
 from playwright.async_api import Error as PlaywrightError
 
-from proctor.accounts import hash_password
+from proctor.passwords import hash_password
 from server.app import create_app
 from server.config import Settings
 from server.keys import SERVICES

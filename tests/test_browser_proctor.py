@@ -24,7 +24,7 @@ from playwright.async_api import Error as PlaywrightError
 
 from bench.clients import StreamClient, moving_frames
 from models.frames import photo_to_frame
-from proctor.accounts import hash_password
+from proctor.passwords import hash_password
 from server.app import create_app
 from server.config import Settings
 from server.keys import SERVICES

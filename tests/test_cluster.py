@@ -13,7 +13,8 @@ import pytest
 from bench.clients import StreamClient, moving_frames
 from bench.redis_server import RedisServer
 from models.frames import photo_to_frame
-from proctor.accounts import hash_password
+from proctor.passwords import hash_password
+from proctor.session_records import session_record
 from server.app import create_app
 from server.keys import CLUSTER, LIVE, SERVICES
 
@@ -87,7 +88,7 @@ async def test_one_live_stream_per_student_across_nodes(nodes: tuple[Any, Any], 
         assert (await on_a.wait_ended())["reason"] == "replaced"
         assert len(a.app[LIVE]) == 0 and len(b.app[LIVE]) == 1
         await on_b.samples(1)
-        old = await a.app[SERVICES].ledger.get_session(on_a.session_id)
+        old = await session_record(a.app[SERVICES].db, on_a.session_id)
         assert old.ended_at is not None and old.end_reason == "replaced"
     finally:
         await on_a.close()

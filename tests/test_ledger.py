@@ -15,6 +15,8 @@ from sqlalchemy import Connection, inspect, select
 
 from proctor.db import Database, DatabaseError, normalize_url
 from proctor.ledger import Ledger, UnknownSession
+from proctor.progress import credited_by_module, credited_by_topic
+from proctor.session_records import session_record
 from proctor.students import Students
 from proctor.tables import credited_intervals, metadata
 
@@ -88,7 +90,7 @@ async def test_duplicate_seq_is_a_noop(open_db: OpenDb) -> None:
     # A retry of seq 1, even with different numbers, changes nothing.
     assert await ledger.append_interval(sid, 1, 1003.0, 1006.5) is False
     assert await ledger.append_interval(sid, 1, 1003.0, 1099.0) is False
-    rec = await ledger.get_session(sid)
+    rec = await session_record(db, sid)
     assert rec is not None and rec.credited_seconds == pytest.approx(6.5)
     async with db.engine.connect() as conn:
         rows = (await conn.execute(select(credited_intervals.c.seq))).scalars().all()
@@ -126,14 +128,14 @@ async def test_credited_totals_are_derived_from_intervals(open_db: OpenDb) -> No
         await ledger.append_interval(sid, 1, base + 3.0, base + 5.0)
     await ledger.append_interval(s1, 0, 0.0, 3.0)  # retried: not counted twice
 
-    assert await ledger.credited_by_topic(asha) == {
+    assert await credited_by_topic(db, asha) == {
         "a-fema-1999": pytest.approx(10.0),
         "a-ibc-2016": pytest.approx(5.0),
         "b-divisional-transfer-pricing": pytest.approx(5.0),
     }
-    assert await ledger.credited_by_module(asha) == {mod_a: pytest.approx(15.0), "b-strategic": 5.0}
-    assert await ledger.credited_by_topic(ravi) == {"a-fema-1999": pytest.approx(5.0)}
-    assert await ledger.credited_by_topic(ravi + 1000) == {}
+    assert await credited_by_module(db, asha) == {mod_a: pytest.approx(15.0), "b-strategic": 5.0}
+    assert await credited_by_topic(db, ravi) == {"a-fema-1999": pytest.approx(5.0)}
+    assert await credited_by_topic(db, ravi + 1000) == {}
 
 
 # -- session lifecycle ----------------------------------------------------------------------------
@@ -148,7 +150,7 @@ async def test_a_starting_node_ends_only_sessions_that_stopped_sampling(open_db:
     await ledger.record_sample(live, 95.0, "ok", 0.9)
     quiet = await ledger.start_session(await _student(db, "S102"), "t", "m", 20.0)  # never sampled
     assert sorted(await ledger.end_stale_open(100.0, 15.0, "server_restart")) == sorted([dead, quiet])
-    assert (await ledger.get_session(live)).ended_at is None
+    assert (await session_record(db, live)).ended_at is None
 
 
 async def test_end_session_is_idempotent(open_db: OpenDb) -> None:
@@ -158,10 +160,10 @@ async def test_end_session_is_idempotent(open_db: OpenDb) -> None:
     assert await ledger.end_session(sid, 50.0, "client_closed") is True
     assert await ledger.end_session(sid, 90.0, "again") is False
     assert await ledger.end_session(str(uuid.uuid4()), 90.0, "unknown") is False
-    rec = await ledger.get_session(sid)
+    rec = await session_record(db, sid)
     assert rec is not None
     assert (rec.ended_at, rec.end_reason) == (50.0, "client_closed")
-    assert await ledger.get_session(str(uuid.uuid4())) is None
+    assert await session_record(db, str(uuid.uuid4())) is None
 
 
 async def test_end_open_sessions_for_user_and_all(open_db: OpenDb) -> None:
@@ -180,7 +182,7 @@ async def test_end_open_sessions_for_user_and_all(open_db: OpenDb) -> None:
     assert await ledger.end_all_open(30.0, "server_restart") == [r1]
     assert await ledger.end_all_open(31.0, "server_restart") == []
 
-    rec_old, rec_r1 = await ledger.get_session(old), await ledger.get_session(r1)
+    rec_old, rec_r1 = await session_record(db, old), await session_record(db, r1)
     assert rec_old is not None and (rec_old.ended_at, rec_old.end_reason) == (5.0, "done")
     assert rec_r1 is not None and (rec_r1.ended_at, rec_r1.end_reason) == (30.0, "server_restart")
     # A flag left open by a crash is closed with its session.
@@ -191,7 +193,7 @@ async def test_state_and_flags(open_db: OpenDb) -> None:
     db = await open_db()
     ledger = Ledger(db)
     sid = await ledger.start_session(await _student(db), "a-fema-1999", "m", 0.0)
-    rec = await ledger.get_session(sid)
+    rec = await session_record(db, sid)
     assert rec is not None and (rec.state, rec.reason, rec.samples_total, rec.samples_verified) == (
         "unverified",
         "not_started",
@@ -205,7 +207,7 @@ async def test_state_and_flags(open_db: OpenDb) -> None:
     await ledger.record_flag_ended(sid, "mismatch", 3.0, 9.0)
     await ledger.record_flag_ended(sid, "mismatch", 3.0, 12.0)  # already ended: unchanged
     await ledger.record_flag_ended(sid, "no_face", 20.0, 26.0)  # raise never recorded
-    rec = await ledger.get_session(sid)
+    rec = await session_record(db, sid)
     assert rec is not None
     assert (rec.state, rec.reason, rec.samples_total, rec.samples_verified) == ("verified", "ok", 10, 9)
     assert [(f.kind, f.started_at, f.ended_at) for f in rec.flags] == [
@@ -232,10 +234,10 @@ async def test_data_survives_restart(open_db: OpenDb) -> None:
     db2 = await open_db()  # same database, new engine: a server restart
     ledger2 = Ledger(db2)
     assert await ledger2.end_all_open(100.0, "server_restart") == [sid]
-    rec = await ledger2.get_session(sid)
+    rec = await session_record(db2, sid)
     assert rec is not None and rec.credited_seconds == pytest.approx(6.0)
     assert await ledger2.append_interval(sid, 1, 3.0, 6.0) is False
-    assert await ledger2.credited_by_topic(user) == {"a-fema-1999": pytest.approx(6.0)}
+    assert await credited_by_topic(db2, user) == {"a-fema-1999": pytest.approx(6.0)}
 
 
 _KILLED_WRITER = """
@@ -269,7 +271,7 @@ async def test_committed_interval_survives_kill_9(tmp_path: Path) -> None:
     db = Database.from_url(url)
     try:
         await db.migrate()
-        rec = await Ledger(db).get_session(sid)
+        rec = await session_record(db, sid)
         assert rec is not None and rec.credited_seconds == pytest.approx(3.0) and rec.ended_at is None
     finally:
         await db.aclose()

@@ -8,12 +8,13 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import select
 
-from proctor.accounts import Accounts, hash_password
 from proctor.audit import Audit, verify_chain
 from proctor.clock import FakeClock
 from proctor.db import Database
 from proctor.lockout import IpLimiter, LockPolicy
+from proctor.logins import Logins
 from proctor.otp import OtpResult
+from proctor.passwords import hash_password
 from proctor.students import Students
 from proctor.tables import users
 
@@ -51,8 +52,8 @@ def sms() -> Recorder:
 
 
 @pytest.fixture
-def accounts(db: Database, clock: FakeClock, hasher: CountingHasher, sms: Recorder) -> Accounts:
-    return Accounts(db, clock, hasher, sender=sms)
+def accounts(db: Database, clock: FakeClock, hasher: CountingHasher, sms: Recorder) -> Logins:
+    return Logins(db, clock, hasher, sender=sms)
 
 
 async def _asha(db: Database, hasher: PasswordHasher) -> int:
@@ -65,7 +66,7 @@ async def _failed_logins(db: Database, uid: int) -> int:
 
 
 async def test_brute_force_locks_then_expires(
-    db: Database, accounts: Accounts, clock: FakeClock, hasher: CountingHasher
+    db: Database, accounts: Logins, clock: FakeClock, hasher: CountingHasher
 ) -> None:
     uid = await _asha(db, hasher)
     for i in range(4):
@@ -91,7 +92,7 @@ async def test_brute_force_locks_then_expires(
     assert (await verify_chain(db)).ok
 
 
-async def test_success_resets_the_count(db: Database, accounts: Accounts, hasher: CountingHasher) -> None:
+async def test_success_resets_the_count(db: Database, accounts: Logins, hasher: CountingHasher) -> None:
     uid = await _asha(db, hasher)
     for _ in range(4):
         assert (await accounts.login_password("CRO0123456", "nope")).status == "invalid"
@@ -104,7 +105,7 @@ async def test_success_resets_the_count(db: Database, accounts: Accounts, hasher
 
 
 async def test_lock_seconds_configurable_and_unlock(db: Database, clock: FakeClock, hasher: CountingHasher) -> None:
-    accounts = Accounts(db, clock, hasher, lock_policy=LockPolicy(max_failures=3, lock_seconds=60))
+    accounts = Logins(db, clock, hasher, lock_policy=LockPolicy(max_failures=3, lock_seconds=60))
     uid = await _asha(db, hasher)
     for _ in range(3):
         last = await accounts.login_password("CRO0123456", "nope")
@@ -116,7 +117,7 @@ async def test_lock_seconds_configurable_and_unlock(db: Database, clock: FakeClo
 
 
 async def test_password_and_otp_failures_share_the_counter(
-    db: Database, accounts: Accounts, sms: Recorder, hasher: CountingHasher
+    db: Database, accounts: Logins, sms: Recorder, hasher: CountingHasher
 ) -> None:
     await _asha(db, hasher)
     for _ in range(3):
@@ -134,7 +135,7 @@ async def test_password_and_otp_failures_share_the_counter(
 
 
 async def test_unknown_login_costs_the_same_and_looks_the_same(
-    db: Database, accounts: Accounts, hasher: CountingHasher, clock: FakeClock
+    db: Database, accounts: Logins, hasher: CountingHasher, clock: FakeClock
 ) -> None:
     await _asha(db, hasher)
     await Students(db).add_student("CRO2", "Not Activated", None, None)
@@ -165,7 +166,7 @@ async def test_unknown_login_costs_the_same_and_looks_the_same(
     assert (await accounts.login_password("CRO9999999", "x")).status == "invalid"
 
 
-async def test_change_password_failures_count(db: Database, accounts: Accounts, hasher: CountingHasher) -> None:
+async def test_change_password_failures_count(db: Database, accounts: Logins, hasher: CountingHasher) -> None:
     uid = await _asha(db, hasher)
     for _ in range(4):
         assert (await accounts.change_password(uid, "not it", "a much better password")).status == "invalid"

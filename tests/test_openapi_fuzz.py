@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from proctor.accounts import hash_password
+from proctor.passwords import hash_password
 from server.app import create_app
 from server.keys import SERVICES
 

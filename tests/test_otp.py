@@ -7,12 +7,13 @@ import asyncio
 import pytest
 from sqlalchemy import select
 
-from proctor.accounts import Accounts, hash_password
 from proctor.audit import Audit
 from proctor.clock import FakeClock
 from proctor.db import Database
+from proctor.logins import Logins
 from proctor.otp import OtpResult, Otps
 from proctor.outbox import OutboxSender, list_outbox
+from proctor.passwords import hash_password
 from proctor.students import Students
 from proctor.tables import otp_codes
 
@@ -172,11 +173,11 @@ async def test_outbox_sender_and_listing(db: Database, clock: FakeClock) -> None
     assert await list_outbox(db, "CRO404") == []
 
 
-# -- through Accounts ---------------------------------------------------------------------------------
+# -- through Logins ---------------------------------------------------------------------------------
 
 
 async def test_login_with_otp(db: Database, clock: FakeClock, sms: Recorder) -> None:
-    accounts = Accounts(db, clock, fast_hasher(), sender=sms)
+    accounts = Logins(db, clock, fast_hasher(), sender=sms)
     uid = await _student(db, pw="long enough password")
     await accounts.request_otp("cro0000001", "login")
     code = sms.last_code()
@@ -191,7 +192,7 @@ async def test_login_with_otp(db: Database, clock: FakeClock, sms: Recorder) -> 
 
 
 async def test_request_otp_is_silent_and_purpose_checked(db: Database, clock: FakeClock, sms: Recorder) -> None:
-    accounts = Accounts(db, clock, fast_hasher(), sender=sms)
+    accounts = Logins(db, clock, fast_hasher(), sender=sms)
     await _student(db, "CRO1", pw="long enough password")
     await _student(db, "CRO2")  # not activated yet
     await accounts.request_otp("CRO404", "login")  # unknown: nothing sent, and no error

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from proctor.accounts import Accounts, hash_password
 from proctor.audit import Audit
 from proctor.clock import FakeClock
 from proctor.db import Database
+from proctor.logins import Logins
 from proctor.otp import OtpResult
-from proctor.passwords import MAX_LENGTH, MIN_LENGTH, WeakPassword, check_password, common_passwords
+from proctor.passwords import MAX_LENGTH, MIN_LENGTH, WeakPassword, check_password, common_passwords, hash_password
 from proctor.students import Students
 
 from .fakes import Recorder, fast_hasher
@@ -33,8 +33,8 @@ def sms() -> Recorder:
 
 
 @pytest.fixture
-def accounts(db: Database, clock: FakeClock, sms: Recorder) -> Accounts:
-    return Accounts(db, clock, fast_hasher(), sender=sms)
+def accounts(db: Database, clock: FakeClock, sms: Recorder) -> Logins:
+    return Logins(db, clock, fast_hasher(), sender=sms)
 
 
 async def _student(db: Database, password: str | None) -> int:
@@ -93,7 +93,7 @@ def test_common_list_is_zxcvbn_top_10000_with_attribution() -> None:
 # -- activation -------------------------------------------------------------------------------------
 
 
-async def test_activation(db: Database, accounts: Accounts, sms: Recorder, clock: FakeClock) -> None:
+async def test_activation(db: Database, accounts: Logins, sms: Recorder, clock: FakeClock) -> None:
     uid = await _student(db, None)
     assert (await accounts.login_password(SRN, NEW)).status == "invalid"
     await accounts.request_otp(SRN, "activate")
@@ -116,7 +116,7 @@ async def test_activation(db: Database, accounts: Accounts, sms: Recorder, clock
     assert [e.action for e in await Audit(db, clock).recent(action="activated")] == ["activated"]
 
 
-async def test_activation_unknown_srn(accounts: Accounts) -> None:
+async def test_activation_unknown_srn(accounts: Logins) -> None:
     result = await accounts.activate("CRO404", "123456", NEW)
     assert (result.status, result.otp) == ("invalid", None)
 
@@ -125,11 +125,11 @@ async def test_activation_unknown_srn(accounts: Accounts) -> None:
 
 
 async def test_reset_revokes_every_session(
-    db: Database, accounts: Accounts, sms: Recorder, clock: FakeClock
+    db: Database, accounts: Logins, sms: Recorder, clock: FakeClock
 ) -> None:
     uid = await _student(db, OLD)
-    raw1, _ = await accounts.create_web_session(uid, True, "phone", "10.0.0.1")
-    raw2, _ = await accounts.create_web_session(uid, False, "laptop", "10.0.0.2")
+    raw1, _ = await accounts.web_sessions.create(uid, True, "phone", "10.0.0.1")
+    raw2, _ = await accounts.web_sessions.create(uid, False, "laptop", "10.0.0.2")
     await accounts.request_otp(SRN, "reset")
     code = sms.last_code()
     assert "expires in 15 minutes" in sms.sent[-1]
@@ -138,7 +138,7 @@ async def test_reset_revokes_every_session(
         await accounts.reset_password(SRN, code, "short")
     result = await accounts.reset_password(SRN, code, NEW)
     assert result.ok
-    assert await accounts.resolve_session(raw1) is None and await accounts.resolve_session(raw2) is None
+    assert await accounts.web_sessions.resolve(raw1) is None and await accounts.web_sessions.resolve(raw2) is None
     assert (await accounts.login_password(SRN, OLD)).status == "invalid"
     assert (await accounts.login_password(SRN, NEW)).ok
     assert (await accounts.reset_password(SRN, code, "yet another passphrase")).status == "invalid"  # used
@@ -146,7 +146,7 @@ async def test_reset_revokes_every_session(
     assert entry.details["sessions_revoked"] == 2
 
 
-async def test_reset_code_expires(db: Database, accounts: Accounts, sms: Recorder, clock: FakeClock) -> None:
+async def test_reset_code_expires(db: Database, accounts: Logins, sms: Recorder, clock: FakeClock) -> None:
     await _student(db, OLD)
     await accounts.request_otp(SRN, "reset")
     code = sms.last_code()
@@ -159,21 +159,21 @@ async def test_reset_code_expires(db: Database, accounts: Accounts, sms: Recorde
 # -- change -------------------------------------------------------------------------------------------
 
 
-async def test_change_password_keeps_only_this_session(db: Database, accounts: Accounts) -> None:
+async def test_change_password_keeps_only_this_session(db: Database, accounts: Logins) -> None:
     uid = await _student(db, OLD)
-    here_raw, here = await accounts.create_web_session(uid, False, None, None)
-    other_raw, _ = await accounts.create_web_session(uid, True, None, None)
+    here_raw, here = await accounts.web_sessions.create(uid, False, None, None)
+    other_raw, _ = await accounts.web_sessions.create(uid, True, None, None)
     with pytest.raises(WeakPassword):
         await accounts.change_password(uid, OLD, "qwertyuiop", keep_session=here_raw)
     assert (await accounts.change_password(uid, "wrong", NEW, keep_session=here_raw)).status == "invalid"
     assert (await accounts.change_password(uid, OLD, NEW, keep_session=here.id)).ok  # stored id works too
-    assert await accounts.resolve_session(here_raw) is not None
-    assert await accounts.resolve_session(other_raw) is None
+    assert await accounts.web_sessions.resolve(here_raw) is not None
+    assert await accounts.web_sessions.resolve(other_raw) is None
     assert (await accounts.login_password(SRN, NEW)).ok
     assert (await accounts.change_password(uid + 7, OLD, NEW)).status == "invalid"
 
 
-async def test_verify_password(db: Database, accounts: Accounts) -> None:
+async def test_verify_password(db: Database, accounts: Logins) -> None:
     uid = await _student(db, OLD)
     assert (await accounts.verify_password(uid, OLD)).ok
     assert (await accounts.verify_password(uid, "nope")).status == "invalid"
@@ -183,29 +183,29 @@ async def test_verify_password(db: Database, accounts: Accounts) -> None:
 # -- sessions -----------------------------------------------------------------------------------------
 
 
-async def test_list_and_revoke_sessions(db: Database, accounts: Accounts, clock: FakeClock) -> None:
+async def test_list_and_revoke_sessions(db: Database, accounts: Logins, clock: FakeClock) -> None:
     uid = await _student(db, OLD)
     other = await Students(db).add_student("CRO2", "Ravi", None, None)
-    _, old = await accounts.create_web_session(uid, False, "old", None)
+    _, old = await accounts.web_sessions.create(uid, False, "old", None)
     clock.advance(10)
-    a_raw, a = await accounts.create_web_session(uid, True, "a", "10.0.0.1")
+    a_raw, a = await accounts.web_sessions.create(uid, True, "a", "10.0.0.1")
     clock.advance(10)
-    b_raw, _ = await accounts.create_web_session(uid, False, "b", None)
-    _, theirs = await accounts.create_web_session(other, True, None, None)
-    await accounts.revoke_session(b_raw)
+    b_raw, _ = await accounts.web_sessions.create(uid, False, "b", None)
+    _, theirs = await accounts.web_sessions.create(other, True, None, None)
+    await accounts.web_sessions.revoke(b_raw)
 
-    listed = await accounts.list_sessions(uid)
+    listed = await accounts.web_sessions.list_for_user(uid)
     assert [s.id for s in listed] == [a.id, old.id]  # active only, newest first
     assert all(len(s.public_id) == 16 and s.id.startswith(s.public_id) for s in listed)
 
     clock.advance(12 * 3600)  # the browser-session one hits the server-side cap
-    assert [s.id for s in await accounts.list_sessions(uid)] == [a.id]
+    assert [s.id for s in await accounts.web_sessions.list_for_user(uid)] == [a.id]
 
-    assert await accounts.revoke_by_public_id(uid, theirs.public_id) is False  # not theirs to revoke
-    assert await accounts.revoke_by_public_id(uid, "not-hex") is False
-    assert await accounts.revoke_by_public_id(uid, a.id) is False  # the full id is not a public id
-    assert await accounts.revoke_by_public_id(uid, a.public_id.upper()) is True
-    assert await accounts.revoke_by_public_id(uid, a.public_id) is False
-    assert await accounts.resolve_session(a_raw) is None
-    assert await accounts.list_sessions(uid) == []
-    assert [s.id for s in await accounts.list_sessions(other)] == [theirs.id]
+    assert await accounts.web_sessions.revoke_by_public_id(uid, theirs.public_id) is False  # not theirs to revoke
+    assert await accounts.web_sessions.revoke_by_public_id(uid, "not-hex") is False
+    assert await accounts.web_sessions.revoke_by_public_id(uid, a.id) is False  # the full id is not a public id
+    assert await accounts.web_sessions.revoke_by_public_id(uid, a.public_id.upper()) is True
+    assert await accounts.web_sessions.revoke_by_public_id(uid, a.public_id) is False
+    assert await accounts.web_sessions.resolve(a_raw) is None
+    assert await accounts.web_sessions.list_for_user(uid) == []
+    assert [s.id for s in await accounts.web_sessions.list_for_user(other)] == [theirs.id]

@@ -12,8 +12,9 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from bench.clients import StreamClient, moving_frames
 from models.frames import photo_to_frame
-from proctor.accounts import hash_password
 from proctor.clock import FakeClock
+from proctor.passwords import hash_password
+from proctor.session_records import session_record, session_timeline
 from server.app import create_app
 from server.keys import EVENTS, SERVICES, VIEWERS
 from server.retention import RetentionJob
@@ -115,8 +116,9 @@ async def test_a_client_that_falls_behind_is_told_to_resync(rig: Any) -> None:
 async def test_confirming_a_flag_voids_the_credit_and_the_student_sees_why(rig: Any, photos: Any) -> None:
     genuine = await rig.stream("MAD001", photos["madonna"][1])
     await genuine.wait_for(lambda st: bool(st) and st[-1]["credited_seconds"] >= 3)
-    ledger = rig.app[SERVICES].ledger
-    record = await ledger.get_session(genuine.session_id)
+    services = rig.app[SERVICES]
+    ledger = services.ledger
+    record = await session_record(services.db, genuine.session_id)
     start = record.started_at
     flag_id = await ledger.record_flag_raised(genuine.session_id, "multiple_faces", start)
     await ledger.record_flag_ended(genuine.session_id, "multiple_faces", start, start + 1000)
@@ -124,11 +126,11 @@ async def test_confirming_a_flag_voids_the_credit_and_the_student_sees_why(rig: 
     resp = await rig.post(f"/api/proctor/flags/{flag_id}/review", headers=h,
                           json={"action": "confirm", "note": "a second person prompted answers"})
     assert resp.status == 200 and (await resp.json())["review"] == "confirmed"
-    adjustments = (await ledger.timeline(genuine.session_id)).adjustments
+    adjustments = (await session_timeline(services.db, genuine.session_id, services.evidence.cutoff())).adjustments
     assert len(adjustments) == 1 and adjustments[0].seconds >= 3
     student = genuine.http
     progress = await (await student.get("/api/progress")).json()
-    stored = await ledger.get_session(genuine.session_id)
+    stored = await session_record(services.db, genuine.session_id)
     module = next(m for m in progress["modules"] if m["id"] == stored.module_id)
     assert module["credited_seconds"] == pytest.approx(stored.credited_seconds - adjustments[0].seconds, abs=1e-3)
     mine = (await (await student.get("/api/adjustments")).json())["adjustments"]
@@ -191,7 +193,7 @@ async def test_retention_job_deletes_old_snapshots(tmp_path: Path) -> None:
     try:
         clock = FakeClock(1_000_000.0)
         uid = await Students(db).add_student("S1", "S", None, None)
-        ledger = Ledger(db, clock)
+        ledger = Ledger(db)
         sid = await ledger.start_session(uid, "t", "m", clock.now())
         flag_id = await ledger.record_flag_raised(sid, "no_face", clock.now())
         evidence = Evidence(db, clock, retention_s=7 * 86400)

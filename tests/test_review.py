@@ -18,7 +18,9 @@ from proctor.clock import FakeClock
 from proctor.db import Database, alembic_config
 from proctor.evidence import Evidence
 from proctor.ledger import Ledger, UnknownSession
+from proctor.progress import credited_by_module, credited_by_topic, credited_since, credited_since_by_user
 from proctor.review import Review, ReviewConflict, UnknownFlag
+from proctor.session_records import adjustments_for_user, session_record, session_timeline
 from proctor.students import PendingEnrollment, Students, UnknownUser
 from proctor.tables import adjustments, flags, reference_embeddings, reference_photos
 
@@ -62,7 +64,7 @@ async def test_flag_ids_are_stable_and_idempotent(open_db: OpenDb) -> None:
     c = await ledger.record_flag_ended(sid, "tab_hidden", T0 + 20, T0 + 25)  # raise never recorded
     assert len({a, b, c}) == 3
     assert await _count(db, flags) == 3
-    rec = await ledger.get_session(sid)
+    rec = await session_record(db, sid)
     assert rec is not None
     assert [(f.id, f.kind, f.review) for f in rec.flags] == [
         (a, "no_face", "open"),
@@ -77,7 +79,7 @@ async def test_flag_ids_are_stable_and_idempotent(open_db: OpenDb) -> None:
 async def test_samples_and_timeline(open_db: OpenDb) -> None:
     db = await open_db()
     clock = FakeClock(T0 + 100)
-    ledger = Ledger(db, clock)
+    ledger = Ledger(db)
     user = await _student(db)
     sid = await _session_with_credit(db, user, [(0, 3), (3, 6)])
     other = await _session_with_credit(db, user, [(50, 53)])
@@ -92,7 +94,7 @@ async def test_samples_and_timeline(open_db: OpenDb) -> None:
     flag_id = await ledger.record_flag_raised(sid, "no_face", T0 + 2)
     await Evidence(db, clock).store(flag_id, sid, JPEG)
 
-    tl = await ledger.timeline(sid)
+    tl = await session_timeline(db, sid, Evidence(db, clock).cutoff())
     assert [(s.at - T0, s.reason, s.score) for s in tl.samples] == [
         (0.0, "ok", 0.79),
         (3.0, "ok", 0.81),
@@ -111,12 +113,12 @@ async def test_samples_and_timeline(open_db: OpenDb) -> None:
     assert tl.adjustments == [] and tl.session.id == sid and tl.session.voided_seconds == 0.0
 
     await Review(db, clock).review(flag_id, "confirm", "someone else", 99)
-    tl = await ledger.timeline(sid)
+    tl = await session_timeline(db, sid, Evidence(db, clock).cutoff())
     [adj] = tl.adjustments
     assert (adj.flag_id, adj.seconds, adj.user_id, adj.by_user_id) == (flag_id, 4.0, user, 99)  # [2, 100] ∩ 0–6
     assert tl.flags[0].review == "confirmed" and tl.session.voided_seconds == 4.0
     with pytest.raises(UnknownSession):
-        await ledger.timeline(str(uuid.uuid4()))
+        await session_timeline(db, str(uuid.uuid4()), Evidence(db, clock).cutoff())
 
 
 # -- confirm voids credit ---------------------------------------------------------------------------
@@ -125,13 +127,13 @@ async def test_samples_and_timeline(open_db: OpenDb) -> None:
 async def test_confirm_voids_exactly_the_overlap_once(open_db: OpenDb) -> None:
     db = await open_db()
     clock = FakeClock(T0 + 60)
-    ledger = Ledger(db, clock)
+    ledger = Ledger(db)
     user = await _student(db)
     sid = await _session_with_credit(db, user, [(0, 3), (3, 6), (6, 9)])
     elsewhere = await _session_with_credit(db, user, [(100, 110)], topic="a-ibc-2016")
     flag_id = await ledger.record_flag_raised(sid, "mismatch", T0 + 4)
     await ledger.record_flag_ended(sid, "mismatch", T0 + 4, T0 + 7)
-    assert await ledger.credited_by_topic(user) == {TOPIC: 9.0, "a-ibc-2016": 10.0}
+    assert await credited_by_topic(db, user) == {TOPIC: 9.0, "a-ibc-2016": 10.0}
 
     review = Review(db, clock)
     view = await review.review(flag_id, "confirm", "a different person at 4–7 s", 77)
@@ -142,19 +144,19 @@ async def test_confirm_voids_exactly_the_overlap_once(open_db: OpenDb) -> None:
         T0 + 60,
     )
     # (6 - 4) from 3–6 and (7 - 6) from 6–9: 3 s voided; the intervals are untouched.
-    assert await ledger.credited_by_topic(user) == {TOPIC: pytest.approx(6.0), "a-ibc-2016": 10.0}
-    assert await ledger.credited_by_module(user) == {MODULE: pytest.approx(16.0)}
-    assert await ledger.credited_since(user, T0 + 5) == pytest.approx(6.0 + 10.0 - 3.0)  # 3–6, 6–9, 100–110
-    assert await ledger.credited_since(user, T0 + 50) == 10.0  # the void is of earlier time
-    assert await ledger.credited_since(user, T0 + 200) == 0.0
+    assert await credited_by_topic(db, user) == {TOPIC: pytest.approx(6.0), "a-ibc-2016": 10.0}
+    assert await credited_by_module(db, user) == {MODULE: pytest.approx(16.0)}
+    assert await credited_since(db, user, T0 + 5) == pytest.approx(6.0 + 10.0 - 3.0)  # 3–6, 6–9, 100–110
+    assert await credited_since(db, user, T0 + 50) == 10.0  # the void is of earlier time
+    assert await credited_since(db, user, T0 + 200) == 0.0
     idle = await _student(db, "CRO9999999")  # never credited: 0, not missing
-    many = await ledger.credited_since_by_user([user, idle], T0 + 5)
+    many = await credited_since_by_user(db, [user, idle], T0 + 5)
     assert many == {user: pytest.approx(13.0), idle: 0.0}
-    rec = await ledger.get_session(sid)
+    rec = await session_record(db, sid)
     assert rec is not None and rec.credited_seconds == 9.0 and rec.voided_seconds == pytest.approx(3.0)
-    other = await ledger.get_session(elsewhere)
+    other = await session_record(db, elsewhere)
     assert other is not None and other.voided_seconds == 0.0
-    [adj] = await ledger.adjustments_for_user(user)
+    [adj] = await adjustments_for_user(db, user)
     assert (adj.session_id, adj.flag_id, adj.topic_id, adj.module_id) == (sid, flag_id, TOPIC, MODULE)
     assert (adj.seconds, adj.start_at, adj.end_at, adj.at) == (pytest.approx(3.0), T0 + 4, T0 + 7, T0 + 60)
     assert adj.note == "a different person at 4–7 s" and adj.by_user_id == 77
@@ -166,7 +168,7 @@ async def test_confirm_voids_exactly_the_overlap_once(open_db: OpenDb) -> None:
     again = await review.review(flag_id, "confirm", "again", 78)
     assert again == view
     assert await _count(db, adjustments) == 1 and await log.head() == before
-    assert await ledger.credited_by_topic(user) == {TOPIC: pytest.approx(6.0), "a-ibc-2016": 10.0}
+    assert await credited_by_topic(db, user) == {TOPIC: pytest.approx(6.0), "a-ibc-2016": 10.0}
     # Confirmed is final.
     for action in ("acknowledge", "dismiss"):
         with pytest.raises(ReviewConflict):
@@ -183,20 +185,20 @@ async def test_confirm_voids_exactly_the_overlap_once(open_db: OpenDb) -> None:
 async def test_confirming_an_open_flag_voids_up_to_now(open_db: OpenDb) -> None:
     db = await open_db()
     clock = FakeClock(T0 + 7.5)
-    ledger = Ledger(db, clock)
+    ledger = Ledger(db)
     user = await _student(db)
     sid = await _session_with_credit(db, user, [(0, 3), (3, 6), (6, 9)])
     flag_id = await ledger.record_flag_raised(sid, "no_face", T0 + 4)
     await Review(db, clock).review(flag_id, "confirm", None, 5)
-    [adj] = await ledger.adjustments_for_user(user)
+    [adj] = await adjustments_for_user(db, user)
     assert adj.seconds == pytest.approx(3.5) and adj.end_at == T0 + 7.5 and adj.note is None
-    assert await ledger.credited_by_topic(user) == {TOPIC: pytest.approx(5.5)}
+    assert await credited_by_topic(db, user) == {TOPIC: pytest.approx(5.5)}
 
 
 async def test_overlapping_flags_never_void_a_second_twice(open_db: OpenDb) -> None:
     db = await open_db()
     clock = FakeClock(T0 + 60)
-    ledger = Ledger(db, clock)
+    ledger = Ledger(db)
     user = await _student(db)
     sid = await _session_with_credit(db, user, [(0, 3), (3, 6), (6, 9)])
     a = await ledger.record_flag_ended(sid, "no_face", T0 + 2, T0 + 6)
@@ -207,16 +209,15 @@ async def test_overlapping_flags_never_void_a_second_twice(open_db: OpenDb) -> N
     await review.review(b, "confirm", None, 5)
     view = await review.review(c, "confirm", None, 5)
     assert view.review == "confirmed"
-    assert sorted(x.seconds for x in await ledger.adjustments_for_user(user)) == [
+    assert sorted(x.seconds for x in await adjustments_for_user(db, user)) == [
         pytest.approx(2.0),
         pytest.approx(4.0),
     ]
-    assert await ledger.credited_by_topic(user) == {TOPIC: pytest.approx(3.0)}
+    assert await credited_by_topic(db, user) == {TOPIC: pytest.approx(3.0)}
 
 
 async def test_progress_never_goes_below_zero(open_db: OpenDb) -> None:
     db = await open_db()
-    ledger = Ledger(db)
     user = await _student(db)
     sid = await _session_with_credit(db, user, [(0, 3)])
     other = await _session_with_credit(db, user, [(10, 14)], topic="a-ibc-2016")
@@ -236,9 +237,9 @@ async def test_progress_never_goes_below_zero(open_db: OpenDb) -> None:
                 at=T0 + 60,
             )
         )
-    assert await ledger.credited_by_topic(user) == {TOPIC: 0.0, "a-ibc-2016": 4.0}
-    assert await ledger.credited_by_module(user) == {MODULE: 4.0}
-    rec = await ledger.get_session(other)
+    assert await credited_by_topic(db, user) == {TOPIC: 0.0, "a-ibc-2016": 4.0}
+    assert await credited_by_module(db, user) == {MODULE: 4.0}
+    rec = await session_record(db, other)
     assert rec is not None and rec.voided_seconds == 0.0
 
 
@@ -252,7 +253,7 @@ async def test_concurrent_confirms_void_once(open_db: OpenDb) -> None:
         *(Review(db, clock).review(flag_id, "confirm", f"by {i}", i) for i, db in enumerate((db1, db2, db1, db2)))
     )
     assert {v.review for v in views} == {"confirmed"}
-    [adj] = await Ledger(db1).adjustments_for_user(user)
+    [adj] = await adjustments_for_user(db1, user)
     assert adj.seconds == pytest.approx(7.0)
     assert [r.action for r in await Audit(db1, clock).recent(action="credit_voided")] == ["credit_voided"]
     assert (await verify_chain(db1)).ok
@@ -264,7 +265,7 @@ async def test_concurrent_confirms_void_once(open_db: OpenDb) -> None:
 async def test_dismiss_needs_a_note_and_reviews_are_audited(open_db: OpenDb) -> None:
     db = await open_db()
     clock = FakeClock(T0 + 30)
-    ledger = Ledger(db, clock)
+    ledger = Ledger(db)
     user = await _student(db)
     sid = await _session_with_credit(db, user, [(0, 3)])
     flag_id = await ledger.record_flag_raised(sid, "no_face", T0 + 1)
@@ -294,7 +295,7 @@ async def test_dismiss_needs_a_note_and_reviews_are_audited(open_db: OpenDb) -> 
     )
     assert await review.get(flag_id) == view and await review.get(flag_id + 1000) is None
     assert await _count(db, adjustments) == 0
-    assert await ledger.credited_by_topic(user) == {TOPIC: 3.0}
+    assert await credited_by_topic(db, user) == {TOPIC: 3.0}
     rows = list(reversed(await log.recent(action="flag_reviewed")))
     assert [(r.actor_user_id, r.details["action"], r.details.get("note")) for r in rows] == [
         (7, "dismiss", "lighting glitch"),
@@ -305,7 +306,7 @@ async def test_dismiss_needs_a_note_and_reviews_are_audited(open_db: OpenDb) -> 
 async def test_list_flags_filters_and_orders(open_db: OpenDb) -> None:
     db = await open_db()
     clock = FakeClock(T0 + 1000)
-    ledger = Ledger(db, clock)
+    ledger = Ledger(db)
     asha, ravi = await _student(db, "CRO1", "Asha"), await _student(db, "CRO2", "Ravi")
     s1 = await ledger.start_session(asha, TOPIC, MODULE, T0)
     s2 = await ledger.start_session(ravi, TOPIC, MODULE, T0)

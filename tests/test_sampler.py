@@ -26,6 +26,7 @@ from proctor.db import Database
 from proctor.events import EventBus
 from proctor.evidence import Evidence
 from proctor.ledger import Ledger
+from proctor.session_records import session_record
 from server.media.stream import LiveStream, StreamContext, StreamDeps
 from server.metrics import Metrics
 from server.verify.local import LocalVerifier
@@ -107,7 +108,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[SimpleNamespace]:
                         REFS, deps)
     channel = Channel()
     stream.attach_channel(channel)  # type: ignore[arg-type]
-    yield SimpleNamespace(stream=stream, clock=clock, latest=latest, engine=engine, ledger=ledger, channel=channel)
+    yield SimpleNamespace(stream=stream, clock=clock, latest=latest, engine=engine, db=db, channel=channel)
     if engine.hold is not None:
         engine.hold.set()
     await stream.aclose("test_over")
@@ -147,7 +148,7 @@ async def test_good_samples_credit_and_every_failure_mode_fails_closed(rig: Simp
     await sample(rig)  # ok again, but the previous sample failed: no credit for that interval
     status = await sample(rig)
     assert status["state"] == "verified" and status["credited_seconds"] == 6.0
-    stored = await rig.ledger.get_session(rig.stream.session_id)
+    stored = await session_record(rig.db, rig.stream.session_id)
     assert stored.credited_seconds == 6.0 and stored.samples_total == 8 and stored.samples_verified == 4
 
 
@@ -167,5 +168,5 @@ async def test_mismatch_three_times_raises_a_flag(rig: SimpleNamespace) -> None:
     for _ in range(3):
         status = await sample(rig)
     assert status["reason"] == "mismatch"
-    stored = await rig.ledger.get_session(rig.stream.session_id)
+    stored = await session_record(rig.db, rig.stream.session_id)
     assert [f.kind for f in stored.flags] == [Reason.MISMATCH.value] and stored.credited_seconds == 0

@@ -9,10 +9,11 @@ import pyotp
 import pytest
 from sqlalchemy import select
 
-from proctor.accounts import CHALLENGE_SECONDS, Accounts, hash_password
 from proctor.audit import Audit
 from proctor.clock import FakeClock
 from proctor.db import Database
+from proctor.logins import CHALLENGE_SECONDS, Logins
+from proctor.passwords import hash_password
 from proctor.students import Students
 from proctor.tables import totp_recovery_codes
 from proctor.totp import InvalidTotpCode, Totp, TotpAlreadyEnabled, TotpNotPending
@@ -35,15 +36,15 @@ def sms() -> Recorder:
 
 
 @pytest.fixture
-def accounts(db: Database, clock: FakeClock, sms: Recorder) -> Accounts:
-    return Accounts(db, clock, fast_hasher(), sender=sms)
+def accounts(db: Database, clock: FakeClock, sms: Recorder) -> Logins:
+    return Logins(db, clock, fast_hasher(), sender=sms)
 
 
 def code_at(secret: str, t: float) -> str:
     return pyotp.TOTP(secret).at(int(t))
 
 
-async def _enrolled(db: Database, accounts: Accounts, clock: FakeClock) -> tuple[int, str, list[str]]:
+async def _enrolled(db: Database, accounts: Logins, clock: FakeClock) -> tuple[int, str, list[str]]:
     uid = await Students(db).add_student(SRN, "Asha Rao", "+91 90000 00000", hash_password(PW, fast_hasher()))
     setup = await accounts.totp.begin_setup(uid)
     codes = await accounts.totp.enable(uid, code_at(setup.secret, clock.now()))
@@ -51,7 +52,7 @@ async def _enrolled(db: Database, accounts: Accounts, clock: FakeClock) -> tuple
     return uid, setup.secret, codes
 
 
-async def test_setup_and_enable(db: Database, accounts: Accounts, clock: FakeClock) -> None:
+async def test_setup_and_enable(db: Database, accounts: Logins, clock: FakeClock) -> None:
     uid = await Students(db).add_student(SRN, "Asha Rao", None, hash_password(PW, fast_hasher()))
     totp = accounts.totp
     with pytest.raises(TotpNotPending):
@@ -83,7 +84,7 @@ async def test_setup_and_enable(db: Database, accounts: Accounts, clock: FakeClo
     assert [e.action for e in await Audit(db, clock).recent(actor=uid)] == ["totp_enabled"]
 
 
-async def test_password_login_needs_the_second_step(db: Database, accounts: Accounts, clock: FakeClock) -> None:
+async def test_password_login_needs_the_second_step(db: Database, accounts: Logins, clock: FakeClock) -> None:
     uid, secret, _ = await _enrolled(db, accounts, clock)
     first = await accounts.login_password(SRN, PW)
     assert (first.status, first.user) == ("totp_required", None) and first.challenge
@@ -105,7 +106,7 @@ async def test_password_login_needs_the_second_step(db: Database, accounts: Acco
     assert entries[-1].details == {"via": "password+totp", "ip": "10.0.0.5"}
 
 
-async def test_valid_window_is_one_step(db: Database, accounts: Accounts, clock: FakeClock) -> None:
+async def test_valid_window_is_one_step(db: Database, accounts: Logins, clock: FakeClock) -> None:
     uid, secret, _ = await _enrolled(db, accounts, clock)
     now = clock.now()
     assert await accounts.totp.verify(uid, code_at(secret, now + 30)) is True  # next step (clock skew)
@@ -115,7 +116,7 @@ async def test_valid_window_is_one_step(db: Database, accounts: Accounts, clock:
     assert await accounts.totp.verify(uid, code_at(secret, clock.now() - 30)) is True  # one step old
 
 
-async def test_challenge_expires(db: Database, accounts: Accounts, clock: FakeClock) -> None:
+async def test_challenge_expires(db: Database, accounts: Logins, clock: FakeClock) -> None:
     _, secret, _ = await _enrolled(db, accounts, clock)
     first = await accounts.login_password(SRN, PW)
     assert first.challenge is not None
@@ -123,7 +124,7 @@ async def test_challenge_expires(db: Database, accounts: Accounts, clock: FakeCl
     assert (await accounts.login_totp(first.challenge, code_at(secret, clock.now()))).status == "invalid"
 
 
-async def test_recovery_code_works_once(db: Database, accounts: Accounts, clock: FakeClock) -> None:
+async def test_recovery_code_works_once(db: Database, accounts: Logins, clock: FakeClock) -> None:
     uid, _, codes = await _enrolled(db, accounts, clock)
     first = await accounts.login_password(SRN, PW)
     assert first.challenge is not None
@@ -136,7 +137,7 @@ async def test_recovery_code_works_once(db: Database, accounts: Accounts, clock:
     assert await accounts.totp.verify(uid, codes[4]) is False
 
 
-async def test_wrong_codes_lock_the_account(db: Database, accounts: Accounts, clock: FakeClock) -> None:
+async def test_wrong_codes_lock_the_account(db: Database, accounts: Logins, clock: FakeClock) -> None:
     uid, secret, _ = await _enrolled(db, accounts, clock)
     results = []
     for _ in range(5):
@@ -152,7 +153,7 @@ async def test_wrong_codes_lock_the_account(db: Database, accounts: Accounts, cl
     assert (await accounts.login_totp(step.challenge, code_at(secret, clock.now()))).ok
 
 
-async def test_totp_verify_counts_failures(db: Database, accounts: Accounts, clock: FakeClock) -> None:
+async def test_totp_verify_counts_failures(db: Database, accounts: Logins, clock: FakeClock) -> None:
     uid, _, _ = await _enrolled(db, accounts, clock)
     for _ in range(5):
         assert await accounts.totp.verify(uid, "abcde-fghij") is False
@@ -160,7 +161,7 @@ async def test_totp_verify_counts_failures(db: Database, accounts: Accounts, clo
     assert await Totp(db, clock).verify(uid + 99, "123456") is False  # unknown user
 
 
-async def test_otp_login_then_totp(db: Database, accounts: Accounts, sms: Recorder, clock: FakeClock) -> None:
+async def test_otp_login_then_totp(db: Database, accounts: Logins, sms: Recorder, clock: FakeClock) -> None:
     _, secret, _ = await _enrolled(db, accounts, clock)
     await accounts.request_otp(SRN, "login")
     first = await accounts.login_otp(SRN, sms.last_code())
@@ -171,7 +172,7 @@ async def test_otp_login_then_totp(db: Database, accounts: Accounts, sms: Record
     assert entry.details["via"] == "otp+totp"
 
 
-async def test_disable(db: Database, accounts: Accounts, clock: FakeClock) -> None:
+async def test_disable(db: Database, accounts: Logins, clock: FakeClock) -> None:
     uid, _, _ = await _enrolled(db, accounts, clock)
     assert (await accounts.disable_totp(uid, "wrong password")).status == "invalid"
     assert await accounts.totp.is_enabled(uid)

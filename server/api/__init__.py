@@ -1,0 +1,10 @@
+"""HTTP handlers by audience: signing in, one's account, students, WebRTC offers, proctors, operators, pages."""
+
+from aiohttp import web
+
+from . import accounts, health, login, openapi, pages, proctor, student, webrtc
+
+
+def setup_routes(app: web.Application) -> None:
+    for module in (login, accounts, student, webrtc, proctor, openapi, health, pages):
+        module.setup_routes(app)

@@ -10,16 +10,17 @@ from aiohttp import web
 
 from proctor.passwords import WeakPassword
 from proctor.totp import InvalidTotpCode, TotpError
+from proctor.users import user_json
 
 from ..http import ApiError, field, read_json
 from ..keys import LIVE, SERVICES
-from .auth import COOKIE, RAW_TOKEN, WEB_SESSION, current_user, failed, ip_of, user_json, weak_password
+from .auth import COOKIE, RAW_TOKEN, WEB_SESSION, current_user, failed, ip_of, weak_password
 
 
 async def logout(request: web.Request) -> web.Response:
     user = current_user(request)
     await request.app[LIVE].end_user(user.id, "logout")
-    await request.app[SERVICES].accounts.revoke_session(request[RAW_TOKEN])
+    await request.app[SERVICES].accounts.web_sessions.revoke(request[RAW_TOKEN])
     response = web.json_response({"ok": True})
     response.del_cookie(COOKIE, path="/")
     return response
@@ -49,7 +50,7 @@ async def change(request: web.Request) -> web.Response:
 async def sessions(request: web.Request) -> web.Response:
     user = current_user(request)
     mine = request[WEB_SESSION].id
-    rows = await request.app[SERVICES].accounts.list_sessions(user.id)
+    rows = await request.app[SERVICES].accounts.web_sessions.list_for_user(user.id)
     return web.json_response({"sessions": [
         {"id": s.public_id, "created_at": s.created_at, "expires_at": s.hard_expiry, "user_agent": s.user_agent,
          "ip": s.ip, "remember": s.remember, "current": s.id == mine} for s in rows]})
@@ -58,9 +59,9 @@ async def sessions(request: web.Request) -> web.Response:
 async def revoke(request: web.Request) -> web.Response:
     user = current_user(request)
     public_id = request.match_info["public_id"]
-    services = request.app[SERVICES]
-    target = next((s for s in await services.accounts.list_sessions(user.id) if s.public_id == public_id), None)
-    if target is None or not await services.accounts.revoke_by_public_id(user.id, public_id):
+    web_sessions = request.app[SERVICES].accounts.web_sessions
+    target = next((s for s in await web_sessions.list_for_user(user.id) if s.public_id == public_id), None)
+    if target is None or not await web_sessions.revoke_by_public_id(user.id, public_id):
         raise ApiError(404, "not_found", "no such session")
     await request.app[LIVE].end_web_session(target.id, "session_revoked")  # its stream ends at once
     return web.json_response({"ok": True})

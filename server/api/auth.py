@@ -9,12 +9,12 @@ the one it replaces. Every state-changing API request from a logged-in browser m
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
-from proctor.accounts import REMEMBER_SECONDS, LoginResult, User, WebSession
+from proctor.login_attempts import LoginResult
 from proctor.passwords import WeakPassword
+from proctor.users import Role, User, user_json
+from proctor.web_sessions import REMEMBER_SECONDS, WebSession
 
 from ..http import ApiError, Handler, client_ip, forwarded_https
 from ..keys import SERVICES, SETTINGS
@@ -34,7 +34,7 @@ CSRF_EXEMPT = frozenset({"/api/auth/login", "/api/auth/totp", "/api/auth/otp/req
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     token = request.cookies.get(COOKIE)
     if token and request.path.startswith("/api/"):
-        resolved = await request.app[SERVICES].accounts.resolve_session(token)
+        resolved = await request.app[SERVICES].accounts.web_sessions.resolve(token)
         if resolved is not None:
             request[USER], request[WEB_SESSION] = resolved
             request[RAW_TOKEN] = token
@@ -50,7 +50,7 @@ def ip_of(request: web.Request) -> str | None:
     return client_ip(request, request.app[SETTINGS].trusted_proxies)
 
 
-def current_user(request: web.Request, role: str | None = None) -> User:
+def current_user(request: web.Request, role: Role | None = None) -> User:
     """The logged-in user, or 401; with `role`, 403 for anyone else."""
     user: User | None = request.get(USER)
     if user is None:
@@ -58,10 +58,6 @@ def current_user(request: web.Request, role: str | None = None) -> User:
     if role is not None and user.role != role:
         raise ApiError(403, "forbidden", f"this needs the {role} role")
     return user
-
-
-def user_json(user: User) -> dict[str, Any]:
-    return {"srn": user.srn, "username": user.username, "name": user.name, "role": user.role}
 
 
 async def refuse_during_maintenance(request: web.Request) -> None:
@@ -118,8 +114,8 @@ async def finish_login(request: web.Request, user: User, remember: bool) -> web.
     services = request.app[SERVICES]
     old = request.get(RAW_TOKEN)
     if old:
-        await services.accounts.revoke_session(old)
-    raw, session = await services.accounts.create_web_session(
+        await services.accounts.web_sessions.revoke(old)
+    raw, session = await services.accounts.web_sessions.create(
         user.id, remember, request.headers.get("User-Agent", "")[:256], ip_of(request))
     response = web.json_response({"user": user_json(user), "csrf_token": session.csrf_token,
                                   "enrollment": user.enrollment_status})

@@ -13,10 +13,12 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from models.aio import cancel_and_wait
-from proctor.accounts import User
-from proctor.ledger import FlagView, UnknownSession
+from proctor.ledger import UnknownSession
+from proctor.progress import credited_since_by_user
 from proctor.reports import export_rows, to_csv
 from proctor.review import ReviewConflict
+from proctor.session_records import adjustments_for_user, session_timeline
+from proctor.users import Role, User
 
 from ..http import ApiError, field, read_json
 from ..keys import EVENTS, LIVE, SERVICES, SETTINGS, VIEWERS, WEBSOCKETS
@@ -26,22 +28,13 @@ from .auth import current_user
 from .webrtc import MAX_SDP
 
 log = logging.getLogger("proctor.routes_proctor")
-STAFF = ("proctor", "admin")
 
 
 def staff(request: web.Request) -> User:
     user = current_user(request)
-    if user.role not in STAFF:
+    if not user.role.is_staff:
         raise ApiError(403, "forbidden", "this is for proctors and admins")
     return user
-
-
-def flag_json(f: FlagView) -> dict[str, Any]:
-    return {"flag_id": f.flag_id, "session_id": f.session_id,
-            "student": {"id": f.student_id, "srn": f.srn, "name": f.name}, "kind": f.kind,
-            "started_at": f.started_at, "ended_at": f.ended_at, "review": f.review, "note": f.note,
-            "reviewed_by": f.reviewed_by, "reviewed_at": f.reviewed_at,
-            "snapshot_url": f"/api/proctor/flags/{f.flag_id}/snapshot" if f.has_snapshot else None}
 
 
 async def sessions(request: web.Request) -> web.Response:
@@ -52,14 +45,13 @@ async def sessions(request: web.Request) -> web.Response:
     open_flags: dict[str, list[dict[str, Any]]] = {}
     for f in await services.review.list_flags("open", 1000):
         open_flags.setdefault(f.session_id, []).append(
-            {"flag_id": f.flag_id, "kind": f.kind, "started_at": f.started_at,
-             "snapshot_url": f"/api/proctor/flags/{f.flag_id}/snapshot" if f.has_snapshot else None})
+            {"flag_id": f.flag_id, "kind": f.kind, "started_at": f.started_at, "snapshot_url": f.snapshot_url})
     streams = request.app[LIVE].streams()
-    today_by_user = await services.ledger.credited_since_by_user([s.ctx.user_id for s in streams], midnight)
+    today_by_user = await credited_since_by_user(services.db, [s.ctx.user_id for s in streams], midnight)
     out = []
     for stream in streams:
         s = stream.session
-        student = stream.ctx.student or {}
+        student = stream.ctx.student
         today = today_by_user.get(stream.ctx.user_id, 0.0)
         out.append({"session_id": stream.session_id, "student": student, "topic_id": stream.ctx.topic_id,
                     "topic_title": stream.ctx.topic_title, "module_id": stream.ctx.module_id, "state": s.state,
@@ -117,7 +109,7 @@ async def flags(request: web.Request) -> web.Response:
     except ValueError:
         raise ApiError(400, "bad_field", "'limit' must be an integer") from None
     rows = await request.app[SERVICES].review.list_flags(status, limit)  # type: ignore[arg-type]
-    return web.json_response({"flags": [flag_json(f) for f in rows]})
+    return web.json_response({"flags": [f.to_json() for f in rows]})
 
 
 def _flag_id(request: web.Request) -> int:
@@ -143,7 +135,7 @@ async def review(request: web.Request) -> web.Response:
         raise ApiError(409, "already_reviewed", str(exc)) from None
     except ValueError as exc:
         raise ApiError(400, "bad_field", str(exc)) from None
-    out = flag_json(view)
+    out = view.to_json()
     request.app[EVENTS].publish("flag_reviewed", session_id=view.session_id, flag=out)
     return web.json_response(out)
 
@@ -158,8 +150,9 @@ async def snapshot(request: web.Request) -> web.Response:
 
 async def timeline(request: web.Request) -> web.Response:
     staff(request)
+    services = request.app[SERVICES]
     try:
-        t = await request.app[SERVICES].ledger.timeline(request.match_info["session_id"])
+        t = await session_timeline(services.db, request.match_info["session_id"], services.evidence.cutoff())
     except UnknownSession:
         raise ApiError(404, "not_found", "no such session") from None
     r = t.session
@@ -169,7 +162,7 @@ async def timeline(request: web.Request) -> web.Response:
                     "credited_seconds": r.credited_seconds},
         "samples": [{"at": x.at, "reason": x.reason, "score": x.score} for x in t.samples],
         "intervals": [{"start": i.start, "end": i.end} for i in t.intervals],
-        "flags": [flag_json(f) for f in t.flags],
+        "flags": [f.to_json() for f in t.flags],
         "adjustments": [{k: v for k, v in asdict(a).items()} for a in t.adjustments],
     })
 
@@ -256,7 +249,7 @@ async def decide_enrollment(request: web.Request) -> web.Response:
     note = field(body, "note", required=False, max_len=1000)
     students = request.app[SERVICES].students
     target = await students.get(uid)
-    if target is None or target.role != "student" or target.enrollment_status != "pending":
+    if target is None or target.role is not Role.STUDENT or target.enrollment_status != "pending":
         raise ApiError(404, "not_found", "no pending enrollment for that student")
     if action == "approve":
         await students.set_enrollment_status(uid, "approved", actor=user.id)
@@ -271,7 +264,7 @@ async def decide_enrollment(request: web.Request) -> web.Response:
 
 async def my_adjustments(request: web.Request) -> web.Response:
     user = current_user(request)
-    rows = await request.app[SERVICES].ledger.adjustments_for_user(user.id)
+    rows = await adjustments_for_user(request.app[SERVICES].db, user.id)
     return web.json_response({"adjustments": [
         {"session_id": a.session_id, "topic_id": a.topic_id, "seconds": a.seconds, "note": a.note, "at": a.at}
         for a in rows]})

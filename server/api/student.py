@@ -9,6 +9,9 @@ from typing import Any
 from aiohttp import web
 
 from models.enroll import EnrollmentError, vectors_to_bytes
+from proctor.progress import credited_by_topic
+from proctor.session_records import session_record
+from proctor.users import Role
 
 from ..http import ApiError, read_json
 from ..keys import LIVE, SERVICES, SETTINGS, VERIFIER
@@ -35,7 +38,7 @@ async def catalog(request: web.Request) -> web.Response:
 async def progress(request: web.Request) -> web.Response:
     user = current_user(request)
     services = request.app[SERVICES]
-    by_topic = await services.ledger.credited_by_topic(user.id)  # derived from the intervals
+    by_topic = await credited_by_topic(services.db, user.id)  # derived from the intervals
     modules = []
     for m in services.catalog.modules:
         seconds = [round(by_topic.get(t.id, 0.0), 3) for t in m.topics]
@@ -58,7 +61,7 @@ def _photo_bytes(item: object, index: int) -> bytes:
 
 async def enrollment(request: web.Request) -> web.Response:
     """Webcam enrollment at first login: several captures, each checked like a reference photo."""
-    user = current_user(request, "student")
+    user = current_user(request, Role.STUDENT)
     services = request.app[SERVICES]
     fresh = await services.students.get(user.id) or user
     if fresh.enrollment_status == "approved":
@@ -83,8 +86,8 @@ async def enrollment(request: web.Request) -> web.Response:
 
 async def _owned_session(request: web.Request) -> Any:
     user = current_user(request)
-    record = await request.app[SERVICES].ledger.get_session(request.match_info["session_id"])
-    if record is None or (record.user_id != user.id and user.role not in ("proctor", "admin")):
+    record = await session_record(request.app[SERVICES].db, request.match_info["session_id"])
+    if record is None or (record.user_id != user.id and not user.role.is_staff):
         raise ApiError(404, "not_found", "no such session")  # never confirm someone else's session exists
     return record
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from proctor.users import Role
+
 from ..http import ApiError, field, read_json
 from ..keys import SERVICES, SETTINGS, STARTER, VERIFIER
 from ..media.peer import OfferError, abandon, answer_offer
@@ -27,7 +29,7 @@ def check_sdp(sdp: str) -> None:
 
 
 async def offer(request: web.Request) -> web.Response:
-    user = current_user(request, "student")
+    user = current_user(request, Role.STUDENT)
     await refuse_during_maintenance(request)
     body = await read_json(request)
     sdp = field(body, "sdp", max_len=MAX_SDP * 2)
@@ -52,7 +54,7 @@ async def offer(request: web.Request) -> web.Response:
         peer = await answer_offer(sdp, request.app[SETTINGS].ice_servers)
     except OfferError as exc:
         raise ApiError(400, exc.code, str(exc)) from None
-    student = Student(user.id, request[WEB_SESSION].id, {"id": user.id, "srn": user.srn, "name": user.name})
+    student = Student(user.id, request[WEB_SESSION].id, user.srn, user.name)
     try:
         stream = await request.app[STARTER].start(student, module, topic, peer, refs)
     except BaseException:

@@ -7,12 +7,11 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from proctor.accounts import hash_password
 from proctor.audit import verify_chain
 from proctor.clock import SystemClock
 from proctor.maintenance import Maintenance
 from proctor.outbox import list_outbox
-from proctor.passwords import WeakPassword, check_password
+from proctor.passwords import WeakPassword, check_password, hash_password
 from proctor.students import Students, UserExists
 
 from .base import CliError, emit_json, with_db

@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
+from proctor.users import STAFF_ROLES
+
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
@@ -144,7 +146,7 @@ def _admin(sub: Any) -> None:
     p = ssub.add_parser("add", help="create a proctor or admin account")
     p.add_argument("--username", required=True)
     p.add_argument("--name", required=True)
-    p.add_argument("--role", required=True, choices=["proctor", "admin"])
+    p.add_argument("--role", required=True, choices=[r.value for r in STAFF_ROLES])
     p.add_argument("--password-stdin", action="store_true", required=True)
     p.add_argument("--json", action="store_true")
     _db_args(p)

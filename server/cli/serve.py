@@ -12,7 +12,7 @@ from aiohttp import web
 
 from models.device import DeviceError
 from models.weights import WeightsError
-from proctor.accounts import hash_password
+from proctor.passwords import hash_password
 
 from ..app import create_app
 from ..keys import SERVICES

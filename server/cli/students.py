@@ -11,8 +11,9 @@ from models.engine import Engine
 from models.enroll import EnrollmentError, enroll, vectors_to_bytes
 from models.images import ImageError
 from models.weights import WeightsError
-from proctor.accounts import Accounts, hash_password
 from proctor.clock import SystemClock
+from proctor.logins import Logins
+from proctor.passwords import hash_password
 from proctor.students import StudentExists, Students
 
 from .base import CliError, emit_json, open_db, settings_from
@@ -76,7 +77,7 @@ def cmd_students_unlock(args: argparse.Namespace) -> int:
             user = await Students(db).get_by_srn(args.srn)
             if user is None:
                 raise CliError(f"no student with SRN {args.srn.strip().upper()}")
-            return await Accounts(db, SystemClock()).unlock(user.id)
+            return await Logins(db, SystemClock()).unlock(user.id)
         finally:
             await db.aclose()
 

@@ -12,6 +12,8 @@ from typing import Any
 
 from models.embedder import Embeddings
 from proctor.catalog import Module, Topic
+from proctor.db import Database
+from proctor.progress import credited_by_module
 
 from ..cluster import ClusterBridge
 from .ingest import LatestFrame
@@ -26,13 +28,15 @@ class Student:
 
     user_id: int
     web_session_id: str  # the login that starts the stream: revoking it ends the stream
-    summary: dict[str, object]  # {"id", "srn", "name"}
+    srn: str | None
+    name: str
 
 
 class SessionStarter:
     """Opens the ledger session and starts its live stream."""
 
-    def __init__(self, deps: StreamDeps, registry: LiveRegistry, cluster: ClusterBridge | None) -> None:
+    def __init__(self, db: Database, deps: StreamDeps, registry: LiveRegistry, cluster: ClusterBridge | None) -> None:
+        self.db = db  # the module's credit so far is read from the shared ledger's progress view
         self.deps = deps
         self.registry = registry
         self.cluster = cluster
@@ -45,10 +49,10 @@ class SessionStarter:
             await self.registry.end(old, "replaced")
         now = self.deps.clock.now()
         await ledger.end_open_sessions_for_user(uid, now, "replaced")  # e.g. on another node, or a crash
-        before = (await ledger.credited_by_module(uid)).get(module.id, 0.0)
+        before = (await credited_by_module(self.db, uid)).get(module.id, 0.0)
         session_id = await ledger.start_session(uid, topic.id, module.id, now)
         ctx = StreamContext(session_id, uid, topic.id, module.id, before, float(module.required_seconds),
-                            student.web_session_id, student.summary, topic.title)
+                            student.web_session_id, student.srn, student.name, topic.title)
         stream = LiveStream(ctx, peer.pc, LatestFrame(peer.video), references, self.deps)
         self._wire(stream)
         await self.registry.add(stream)

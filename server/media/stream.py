@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from aiortc import RTCDataChannel, RTCPeerConnection
 
@@ -24,6 +25,8 @@ from proctor.events import EventBus
 from proctor.evidence import Evidence
 from proctor.ledger import Ledger
 from proctor.session import LiveSession, SessionUpdate
+from proctor.session_records import FlagView
+from proctor.users import student_json
 
 from ..metrics import Metrics
 from ..verify.outcome import FrameVerifier
@@ -45,8 +48,13 @@ class StreamContext:
     module_credited_before: float  # seconds credited in this module before this session
     module_required: float
     web_session_id: str = ""  # the login that started it: revoking that login ends the stream
-    student: dict[str, object] | None = None  # {"id", "srn", "name"} for proctors' events
+    srn: str | None = None  # how proctors' events and flags name the student
+    name: str = ""
     topic_title: str = ""
+
+    @property
+    def student(self) -> dict[str, Any]:
+        return student_json(self.user_id, self.srn, self.name)
 
 
 @dataclass(frozen=True)
@@ -139,12 +147,10 @@ class LiveStream:
 
     async def _announce_flags(self, written: Written, taken: Taken | None) -> None:
         for flag, flag_id in written.raised:
-            has_snapshot = await self._keep_evidence(flag_id, taken)
-            self._publish("flag_raised", flag={
-                "flag_id": flag_id, "session_id": self.session_id, "student": self.ctx.student,
-                "kind": flag.kind.value, "started_at": flag.started_at, "ended_at": None, "review": "open",
-                "note": None, "reviewed_by": None, "reviewed_at": None,
-                "snapshot_url": f"/api/proctor/flags/{flag_id}/snapshot" if has_snapshot else None})
+            # As reviewers will list it, without a read back: just raised, so open and not reviewed.
+            view = FlagView(flag_id, self.session_id, self.ctx.user_id, self.ctx.srn, self.ctx.name, flag.kind.value,
+                            flag.started_at, has_snapshot=await self._keep_evidence(flag_id, taken))
+            self._publish("flag_raised", flag=view.to_json())
         for flag, known_id in written.ended:
             self._publish("flag_resolved", flag_id=known_id, kind=flag.kind.value, ended_at=flag.ended_at)
 
