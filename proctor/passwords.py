@@ -8,10 +8,19 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import Any
 
 MIN_LENGTH = 10
 MAX_LENGTH = 1024
 COMMON_PASSWORDS_FILE = "common_passwords.txt"
+
+# What the pages list beside a new-password field, ticked as the user types. The browser gets these
+# from GET /api/config (`policy_json`), so the rules are written here and nowhere else.
+RULES = (
+    ("length", f"At least {MIN_LENGTH} characters"),
+    ("common", "Not a common password"),
+    ("login", "Not your SRN or username"),
+)
 
 
 class WeakPassword(ValueError):
@@ -44,3 +53,9 @@ def check_password(password: str, srn_or_username: str | None) -> None:
         raise WeakPassword("The password must not contain your SRN or username.")
     if folded.strip() in common_passwords():
         raise WeakPassword("This password is too common: choose one that is hard to guess.")
+
+
+def policy_json() -> dict[str, Any]:
+    """The policy as the pages render it: limits for the checks they can make, and the rules' words."""
+    return {"min_length": MIN_LENGTH, "max_length": MAX_LENGTH,
+            "rules": [{"id": rule_id, "text": text} for rule_id, text in RULES]}

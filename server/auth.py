@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from proctor.accounts import REMEMBER_SECONDS, User, WebSession
+from proctor.students import STAFF_ROLES
 
 from .http import ApiError, Handler, client_ip, field, forwarded_https, read_json
 
@@ -65,7 +66,9 @@ def current_user(request: web.Request, role: str | None = None) -> User:
 
 
 def user_json(user: User) -> dict[str, Any]:
-    return {"srn": user.srn, "username": user.username, "name": user.name, "role": user.role}
+    # `staff` lets the pages decide who sees the proctor dashboard without a list of roles of their own.
+    return {"srn": user.srn, "username": user.username, "name": user.name, "role": user.role,
+            "staff": user.role in STAFF_ROLES}
 
 
 async def refuse_during_maintenance(request: web.Request) -> None:

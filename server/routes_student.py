@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from models.enroll import EnrollmentError, vectors_to_bytes
+from proctor.passwords import policy_json
 
 from .app import LIVE, SERVICES, SETTINGS, VERIFIER
 from .auth import current_user
@@ -17,7 +18,8 @@ from .http import ApiError, read_json
 
 async def config(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
-    return web.json_response({"ice_servers": settings.ice_servers, "sample_interval_s": settings.sample_interval_s})
+    return web.json_response({"ice_servers": settings.ice_servers, "sample_interval_s": settings.sample_interval_s,
+                              "password_policy": policy_json()})
 
 
 def _module_json(module: Any) -> dict[str, Any]:

@@ -54,7 +54,8 @@ async def test_login_sets_a_strict_httponly_cookie_and_rotates_it(client: Any) -
     resp = await client.post("/api/auth/login", json={"srn": "mad001", "password": PASSWORD})
     assert resp.status == 200
     body = await resp.json()
-    assert body["user"] == {"srn": "MAD001", "username": None, "name": "Student MAD001", "role": "student"}
+    assert body["user"] == {"srn": "MAD001", "username": None, "name": "Student MAD001", "role": "student",
+                            "staff": False}
     morsel = resp.cookies[COOKIE]
     assert morsel["httponly"] and morsel["samesite"] == "Strict" and not morsel["max-age"]
     first = morsel.value
@@ -192,6 +193,21 @@ async def test_security_headers(client: Any) -> None:
     html = await resp.text()
     assert "<script>" not in html and " onclick=" not in html  # no inline script for the CSP to allow
     assert json.loads(await (await client.get("/api/config")).text())["sample_interval_s"] == 1.0
+
+
+async def test_config_carries_the_password_rules_the_pages_list(client: Any) -> None:
+    policy = (await (await client.get("/api/config")).json())["password_policy"]
+    assert policy["min_length"] == 10 and policy["max_length"] == 1024
+    assert [r["id"] for r in policy["rules"]] == ["length", "common", "login"]
+    assert policy["rules"][0]["text"] == "At least 10 characters"
+
+
+async def test_staff_logins_say_so_in_the_user_object(client: Any) -> None:
+    await client.app[SERVICES].students.add_staff("pat", "Pat", "proctor", hash_password(PASSWORD))
+    resp = await client.post("/api/auth/login", json={"username": "pat", "password": PASSWORD})
+    assert resp.status == 200
+    assert (await resp.json())["user"] == {"srn": None, "username": "pat", "name": "Pat", "role": "proctor",
+                                           "staff": True}
 
 
 async def test_openapi_describes_every_api_route(client: Any) -> None:
