@@ -12,30 +12,27 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
-from playwright.async_api import ConsoleMessage, Page, async_playwright, expect
-from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import Page, expect
 
 from models.frames import photo_to_frame
 from proctor.accounts import hash_password
 from server.app import SERVICES, create_app
 from server.config import Settings
 
+from .browser import NewPage, api_json, screenshot, serve
 from .streaming import StreamClient, moving_frames
-from .test_browser import ARTIFACTS, WAIT_S, chromium  # noqa: F401  (chromium is a fixture)
 from .test_live_session import PASSWORD, enroll_student
 
 MISMATCH = "Face doesn't match your profile photo"
 STAFF_USER = "pat"
 
 Rig = dict[str, Any]
-NewPage = Callable[..., Awaitable[Page]]
 
 
 @pytest.fixture
@@ -44,14 +41,7 @@ async def rig(engine: Any, references: Any, tmp_path: Path) -> AsyncIterator[Rig
     settings = Settings(db=f"sqlite:///{tmp_path / 'p.db'}", sample_interval_s=1.0, verify_timeout_s=5.0,
                         max_wait_ms=5, demo=False)
     app = create_app(settings, engine_factory=lambda s: engine)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    streams: list[StreamClient] = []
-    async with contextlib.AsyncExitStack() as stack:
-        stack.push_async_callback(runner.cleanup)
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    async with serve(app) as base, contextlib.AsyncExitStack() as stack:
         await enroll_student(app, "MAD001", references["madonna"])
         await enroll_student(app, "BEN001", references["ben_afflek"])
         await app[SERVICES].students.add_staff(STAFF_USER, "Pat", "proctor", hash_password(PASSWORD))
@@ -63,7 +53,6 @@ async def rig(engine: Any, references: Any, tmp_path: Path) -> AsyncIterator[Rig
             resp = await http.post("/api/auth/login", json={"srn": srn, "password": PASSWORD})
             assert resp.status == 200, await resp.text()
             client = StreamClient(http, str((await resp.json())["csrf_token"]))
-            streams.append(client)
             stack.push_async_callback(client.close)  # runs before its session closes
             first_topic = app[SERVICES].catalog.modules[0].topics[0].id
             await client.start(moving_frames(lambda s: photo_to_frame(face, shift=s)), first_topic)
@@ -72,56 +61,11 @@ async def rig(engine: Any, references: Any, tmp_path: Path) -> AsyncIterator[Rig
         yield {"app": app, "base": base, "stream": stream}
 
 
-@pytest.fixture
-async def new_page(chromium: str) -> AsyncIterator[NewPage]:  # noqa: F811 (the imported fixture)
-    """Pages in one Chromium; script errors, CSP violations and unexpected failed requests fail the test."""
-    errors: list[str] = []
-    async with contextlib.AsyncExitStack() as stack:
-        pw = await stack.enter_async_context(async_playwright())
-        try:
-            browser = await pw.chromium.launch(executable_path=chromium, headless=True, args=[
-                "--no-sandbox", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run", "--disable-gpu"])
-        except PlaywrightError as exc:
-            pytest.fail(f"could not launch Chromium at {chromium}: {exc}")
-        stack.push_async_callback(browser.close)
-
-        async def open_page(**context_options: Any) -> Page:
-            context = await browser.new_context(**{"viewport": {"width": 1280, "height": 720}, **context_options})
-            stack.push_async_callback(context.close)
-            page = await context.new_page()
-            page.set_default_timeout(WAIT_S * 1000)
-            page.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
-            page.on("console", lambda msg: errors.append(f"console: {msg.text} ({msg.location.get('url')})")
-                    if msg.type == "error" and not _expected_console_error(msg) else None)
-            return page
-
-        yield open_page
-        assert not errors, "the page logged errors:\n" + "\n".join(errors)
-
-
-def _expected_console_error(msg: ConsoleMessage) -> bool:
-    # Before login the page asks /api/me and gets 401 by design; Chromium logs every 4xx.
-    return "status of 401" in msg.text and str(msg.location.get("url", "")).endswith("/api/me")
-
-
 async def log_in(page: Page, base: str, username: str) -> None:
     await page.goto(base + "/proctor")
     await page.locator("#username").fill(username)
     await page.locator("#password").fill(PASSWORD)
     await page.locator("#login-btn").click()
-
-
-async def api_json(page: Page, base: str, path: str) -> dict[str, Any]:
-    """GET with the page's own login cookie."""
-    resp = await page.request.get(base + path)
-    assert resp.ok, f"GET {path}: {resp.status} {await resp.text()}"
-    return dict(await resp.json())
-
-
-async def screenshot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    await page.screenshot(path=ARTIFACTS / name)
 
 
 @pytest.mark.browser
