@@ -2,9 +2,9 @@
 // the login flows, camera, enrollment, live-session, progress, security and maintenance modules.
 
 import { ApiError, api, apiEvents, setCsrfToken } from './api.js';
-import { LoginFlow } from './auth.js';
+import { StudentLogin } from './auth.js';
 import { Camera } from './camera.js';
-import { $, setText, show, wireRevealButtons } from './dom.js';
+import { $, setText, show } from './dom.js';
 import { Enrollment } from './enroll.js';
 import { LiveController, rememberedTopic } from './live.js';
 import { MaintenanceNotice } from './maintenance.js';
@@ -29,8 +29,13 @@ const live = new LiveController(camera, {
   modules: () => (state.progress.length ? state.progress : state.catalog),
   refresh: () => refreshProgress(),
 });
-const security = new Security({ user: () => state.user });
-const login = new LoginFlow({
+const security = new Security($('security'), { user: () => state.user });
+const login = new StudentLogin({
+  login: $('login-view'),
+  activate: $('activate-view'),
+  forgot: $('forgot-view'),
+  template: $('code-form-template'),
+}, {
   showView,
   isLoggedIn: () => Boolean(state.user),
   loggedIn: (data, how) => enterApp(data, how),
@@ -39,7 +44,6 @@ const maintenance = new MaintenanceNotice((text) => {
   login.setMaintenance(text);
   live.setMaintenance(text);
 });
-wireRevealButtons();
 
 // ---- views ----------------------------------------------------------------------
 

@@ -5,10 +5,10 @@
 // event stream keeps it current, and every store change re-renders what it touched.
 
 import { ApiError, api, apiEvents, setCsrfToken } from '../api.js';
-import { ErrorLine } from '../auth.js';
 import { $, block, setText, show, wireRevealButtons, resetRevealButtons } from '../dom.js';
 import { formatWait } from '../format.js';
 import { MaintenanceNotice } from '../maintenance.js';
+import { ErrorLine } from '../widgets.js';
 import { SessionDrawer } from './drawer.js';
 import { Enrollments } from './enrollments.js';
 import { EventStream } from './events.js';
@@ -38,7 +38,7 @@ const totpError = new ErrorLine($('totp-error'));
 const maintenance = new MaintenanceNotice((text) => {
   block($('login-btn'), 'maintenance', Boolean(text));
 });
-wireRevealButtons();
+wireRevealButtons(document);
 
 store.addEventListener('change', (e) => {
   if (e.detail.sessions) grid.render();
@@ -153,7 +153,7 @@ function showLogin(note = '', problem = '') {
   totpError.clear();
   if (problem) loginError.text(problem);
   $('password').value = '';
-  resetRevealButtons();
+  resetRevealButtons(document);
   showView('login');
   $('username').focus();
 }
