@@ -35,7 +35,7 @@ const enrollments = new Enrollments();
 new ExportForm();
 const loginError = new ErrorLine($('login-error'));
 const totpError = new ErrorLine($('totp-error'));
-const maintenance = new MaintenanceNotice((text) => {
+const maintenance = new MaintenanceNotice($('maintenance-banner'), (text) => {
   block($('login-btn'), 'maintenance', Boolean(text));
 });
 wireRevealButtons(document);
