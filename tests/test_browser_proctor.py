@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pyotp
 import pytest
 from playwright.async_api import Page, expect
 
 from models.frames import photo_to_frame
 from proctor.accounts import hash_password
+from proctor.totp import STEP_S
 from server.app import SERVICES, create_app
 from server.config import Settings
 
@@ -160,3 +163,27 @@ async def test_a_student_is_told_the_page_is_for_proctors(rig: Rig, new_page: Ne
     await expect(page.locator("#app-view")).to_be_hidden()
     await page.locator("#logout-btn").click()
     await expect(page.locator("#login-view")).to_be_visible()
+
+
+@pytest.mark.browser
+async def test_a_proctor_with_two_step_verification_gets_the_code_step(rig: Rig, new_page: NewPage) -> None:
+    """The staff page logs in through the same flow as the student page (login.js), TOTP step included."""
+    services = rig["app"][SERVICES]
+    uid = await services.students.add_staff("sam", "Sam", "admin", hash_password(PASSWORD))
+    setup = await services.accounts.totp.begin_setup(uid)
+    totp = pyotp.TOTP(setup.secret, interval=STEP_S)
+    enabled_step = int(time.time() // STEP_S)
+    await services.accounts.totp.enable(uid, totp.at(enabled_step * STEP_S))
+
+    page = await new_page()
+    await log_in(page, rig["base"], "sam")
+    await expect(page.locator("#totp-step")).to_be_visible()
+    await expect(page.locator("#login-form")).to_be_hidden()
+    await expect(page.locator("#totp-code")).to_be_focused()
+    # A code counts once per step, within a step either side of now (proctor/totp.py): no waiting.
+    step = max(enabled_step + 1, int(time.time() // STEP_S))
+    await page.locator("#totp-code").fill(totp.at(step * STEP_S))
+    await page.locator("#totp-submit").click()
+    await expect(page.locator("#app-view")).to_be_visible()
+    await expect(page.locator("#user-role")).to_have_text("Admin")
+    await expect(page.locator("#conn")).to_have_text("Live updates on")
