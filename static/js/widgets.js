@@ -10,11 +10,11 @@ import { passwordPolicy } from './config.js';
 import { formatWait } from './format.js';
 
 const RESEND_COOLDOWN_S = 30;
-export const CODE_SENT_TEXT = 'If this SRN is registered, a 6-digit code was sent to its mobile.';
+const CODE_SENT_TEXT = 'If this SRN is registered, a 6-digit code was sent to its mobile.';
 const WRONG_CODE = 'That code is wrong or has expired. Check the SMS, or send a new code.';
 
 /** Words for a failed call; `wrong` overrides what a 401 for what was typed says. */
-export function messageFor(err, wrong = {}) {
+function messageFor(err, wrong = {}) {
   if (!(err instanceof ApiError)) return 'Something went wrong. Please try again.';
   if (err.code === 'invalid_credentials' || err.code === 'http_401') {
     return wrong.credentials ?? 'Wrong SRN or password.';
