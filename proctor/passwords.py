@@ -10,6 +10,7 @@ import asyncio
 import functools
 import secrets
 from pathlib import Path
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -17,6 +18,14 @@ from argon2.exceptions import InvalidHashError, VerificationError
 MIN_LENGTH = 10
 MAX_LENGTH = 1024
 COMMON_PASSWORDS_FILE = "common_passwords.txt"
+
+# What the pages list beside a new-password field, ticked as the user types. The browser gets these
+# from GET /api/config (`policy_json`), so the rules are written here and nowhere else.
+RULES = (
+    ("length", f"At least {MIN_LENGTH} characters"),
+    ("common", "Not a common password"),
+    ("login", "Not your SRN or username"),
+)
 
 
 class WeakPassword(ValueError):
@@ -96,3 +105,7 @@ class Hasher:
     def needs_rehash(self, password_hash: str) -> bool:
         """True when the hash was made with other parameters than this hasher's (upgrade on login)."""
         return self._hasher.check_needs_rehash(password_hash)
+def policy_json() -> dict[str, Any]:
+    """The policy as the pages render it: limits for the checks they can make, and the rules' words."""
+    return {"min_length": MIN_LENGTH, "max_length": MAX_LENGTH,
+            "rules": [{"id": rule_id, "text": text} for rule_id, text in RULES]}

@@ -11,8 +11,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-# SQLite + PostgreSQL fixtures (`open_db`, `db`) shared by every SQL test.
-pytest_plugins = ["tests.databases"]
+# SQLite + PostgreSQL fixtures (`open_db`, `db`) shared by every SQL test; Chromium fixtures
+# (`chromium`, `page_rules`, `new_page`) shared by the browser tests.
+pytest_plugins = ["tests.databases", "tests.browser"]
 
 
 @pytest.fixture(autouse=True)

@@ -196,6 +196,21 @@ async def test_security_headers(client: Any) -> None:
     assert json.loads(await (await client.get("/api/config")).text())["sample_interval_s"] == 1.0
 
 
+async def test_config_carries_the_password_rules_the_pages_list(client: Any) -> None:
+    policy = (await (await client.get("/api/config")).json())["password_policy"]
+    assert policy["min_length"] == 10 and policy["max_length"] == 1024
+    assert [r["id"] for r in policy["rules"]] == ["length", "common", "login"]
+    assert policy["rules"][0]["text"] == "At least 10 characters"
+
+
+async def test_staff_logins_say_so_in_the_user_object(client: Any) -> None:
+    await client.app[SERVICES].students.add_staff("pat", "Pat", "proctor", hash_password(PASSWORD))
+    resp = await client.post("/api/auth/login", json={"username": "pat", "password": PASSWORD})
+    assert resp.status == 200
+    assert (await resp.json())["user"] == {"srn": None, "username": "pat", "name": "Pat", "role": "proctor",
+                                           "staff": True}
+
+
 async def test_openapi_describes_every_api_route(client: Any) -> None:
     spec = await (await client.get("/api/openapi.json")).json()
     assert spec["openapi"].startswith("3.")

@@ -9,32 +9,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from aiohttp import web
-from playwright.async_api import ConsoleMessage, Page, async_playwright, expect
-from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import Page, async_playwright, expect
 
 from models.frames import motion_path, photo_to_frame
 from server.app import create_app
 from server.config import Settings
 from server.keys import SERVICES
 
+from .browser import FAKE_CAMERA, WAIT_S, Server, api_json, launch, refused_me, screenshot, serve, watch_page
 from .helpers import PASSWORD, enroll_student
 from .y4m import rgb_to_yuv420, write_y4m
 
-CHROMIUM = os.environ.get("PROCTOR_CHROMIUM", "/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-WAIT_S = 60.0  # generous: FaceNet on two shared CPU cores, plus Chromium itself
 SRN = "MAD001"
 MISMATCH = "Face doesn't match your profile photo"
-
-Server = tuple[web.Application, str]
 
 
 @pytest.fixture
@@ -42,25 +35,9 @@ async def live_server(engine: Any, references: Any, tmp_path: Path) -> AsyncIter
     settings = Settings(db=f"sqlite:///{tmp_path / 'p.db'}", sample_interval_s=1.0, verify_timeout_s=5.0,
                         max_wait_ms=5, demo=False)
     app = create_app(settings, engine_factory=lambda s: engine)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = runner.addresses[0][1]  # the port the OS picked for port 0
+    async with serve(app) as base:
         await enroll_student(app, SRN, references["madonna"])
-        yield app, f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
-
-
-@pytest.fixture
-def chromium() -> str:
-    """The Chromium binary; a missing one fails the test (CI installs it), it never skips."""
-    if not Path(CHROMIUM).is_file():
-        pytest.fail(f"Chromium not found at {CHROMIUM}: install Debian's `chromium` package "
-                    "(or point PROCTOR_CHROMIUM at a Chromium binary); browser tests are not optional")
-    return CHROMIUM
+        yield app, base
 
 
 @pytest.fixture
@@ -73,37 +50,15 @@ async def camera_page(chromium: str, tmp_path: Path) -> AsyncIterator[Callable[[
         async def open_page(photo: np.ndarray) -> Page:
             frames = [photo_to_frame(photo, shift=s) for s in motion_path(8)]
             clip = await asyncio.to_thread(write_y4m, tmp_path / "camera.y4m", frames)
-            try:
-                browser = await pw.chromium.launch(executable_path=chromium, headless=True, args=[
-                    "--no-sandbox", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                    f"--use-file-for-fake-video-capture={clip}", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-gpu"])
-            except PlaywrightError as exc:
-                pytest.fail(f"could not launch Chromium at {chromium}: {exc}")
+            # One browser per page: the fake camera's clip is a launch flag.
+            browser = await launch(pw, chromium, (*FAKE_CAMERA, f"--use-file-for-fake-video-capture={clip}"))
             stack.push_async_callback(browser.close)
             context = await browser.new_context()
             stack.push_async_callback(context.close)
-            page = await context.new_page()
-            page.set_default_timeout(WAIT_S * 1000)
-            page.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
-            page.on("console", lambda msg: errors.append(f"console: {msg.text} ({msg.location.get('url')})")
-                    if msg.type == "error" and not _expected_console_error(msg) else None)
-            return page
+            return watch_page(await context.new_page(), errors, refused_me)
 
         yield open_page
         assert not errors, "the page logged errors:\n" + "\n".join(errors)
-
-
-def _expected_console_error(msg: ConsoleMessage) -> bool:
-    # Before login the page asks /api/me and gets 401 by design; Chromium logs every 4xx.
-    return "status of 401" in msg.text and str(msg.location.get("url", "")).endswith("/api/me")
-
-
-async def api_json(page: Page, base: str, path: str) -> dict[str, Any]:
-    """GET an API path with the page's own login cookie."""
-    resp = await page.request.get(base + path)
-    assert resp.ok, f"GET {path}: {resp.status} {await resp.text()}"
-    return dict(await resp.json())
 
 
 async def wait_for_server(page: Page, base: str, path: str, done: Callable[[dict[str, Any]], bool],
@@ -142,11 +97,6 @@ def clock_seconds(text: str | None) -> int:
     """'1:02:03' → 3723."""
     h, m, s = (int(part) for part in (text or "").strip().split(":"))
     return h * 3600 + m * 60 + s
-
-
-async def screenshot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    await page.screenshot(path=ARTIFACTS / name)
 
 
 @pytest.mark.browser

@@ -9,13 +9,10 @@ page makes of the contract in docs/api-accounts.md, not how the server schedules
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import inspect
 import re
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,16 +20,17 @@ from typing import Any
 import pyotp
 import pytest
 from aiohttp import web
-from playwright.async_api import ConsoleMessage, Page, Route, async_playwright, expect
-from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import Page, Route, expect
 
+from proctor.outbox import list_outbox
 from proctor.passwords import hash_password
+from proctor.totp import STEP_S
 from server.app import create_app
 from server.config import Settings
 from server.keys import SERVICES
 
+from .browser import ARTIFACTS, FAKE_CAMERA, NewPage, PageRules, Server, refused_api, serve
 from .helpers import PASSWORD
-from .test_browser import ARTIFACTS, WAIT_S, Server, chromium  # noqa: F401  (chromium is a fixture)
 
 MOBILE = "+919800000001"
 NEW_PASSWORD = "Saffron monsoon ledger 42"
@@ -42,61 +40,20 @@ PASSWORD_CHANGED = "Password changed. Sign in with your new password."
 WRONG_PASSWORD = "Wrong SRN or password."
 LOCKED = re.compile(r"^Too many attempts\. Your account is locked — try again in (\d+) min (\d+) s\.$")
 
-NewPage = Callable[..., Awaitable[Page]]
-
 
 @pytest.fixture
 async def server(engine: Any, tmp_path: Path) -> AsyncIterator[Server]:
     settings = Settings(db=f"sqlite:///{tmp_path / 'p.db'}", max_wait_ms=5, demo=False)
     app = create_app(settings, engine_factory=lambda s: engine)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        yield app, f"http://127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()
-
-
-def _expected_console_error(msg: ConsoleMessage) -> bool:
-    # These tests provoke refusals on purpose (wrong password, weak password, lockout, rate limit,
-    # maintenance, and the 401 from /api/me before login); Chromium logs each as a failed resource.
-    url = str(msg.location.get("url", ""))
-    return "/api/" in url and bool(re.search(r"status of (400|401|423|429|503)\b", msg.text))
+    async with serve(app) as base:
+        yield app, base
 
 
 @pytest.fixture
-async def new_page(chromium: str) -> AsyncIterator[NewPage]:  # noqa: F811 (the imported fixture)
-    """Opens pages, each in its own browser context (its own cookies), in one Chromium.
-
-    The fake camera keeps the enrolment card's camera check quiet. Uncaught script errors, CSP
-    violations and unexpected failed requests on any page fail the test at the end.
-    """
-    errors: list[str] = []
-    async with contextlib.AsyncExitStack() as stack:
-        pw = await stack.enter_async_context(async_playwright())
-        try:
-            browser = await pw.chromium.launch(executable_path=chromium, headless=True, args=[
-                "--no-sandbox", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--no-first-run", "--disable-gpu"])
-        except PlaywrightError as exc:
-            pytest.fail(f"could not launch Chromium at {chromium}: {exc}")
-        stack.push_async_callback(browser.close)
-
-        async def open_page(**context_options: Any) -> Page:
-            context = await browser.new_context(**context_options)
-            stack.push_async_callback(context.close)
-            page = await context.new_page()
-            page.set_default_timeout(WAIT_S * 1000)
-            page.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
-            page.on("console", lambda msg: errors.append(f"console: {msg.text} ({msg.location.get('url')})")
-                    if msg.type == "error" and not _expected_console_error(msg) else None)
-            return page
-
-        yield open_page
-        assert not errors, "the page logged errors:\n" + "\n".join(errors)
+def page_rules() -> PageRules:
+    # The fake camera keeps the enrolment card's camera check quiet; the refusals these tests
+    # provoke on purpose are logged by Chromium as failed resources.
+    return PageRules(args=FAKE_CAMERA, expected=refused_api)
 
 
 async def add_student(app: web.Application, srn: str, password: str | None = PASSWORD) -> int:
@@ -107,27 +64,15 @@ async def add_student(app: web.Application, srn: str, password: str | None = PAS
 
 async def outbox_texts(app: web.Application, srn: str) -> list[str]:
     """Every SMS the server has "sent" to this student, as text."""
-    from proctor.outbox import list_outbox
-
-    messages = list_outbox(app[SERVICES].db, srn)
-    if inspect.isawaitable(messages):
-        messages = await messages
-    return [str(m.text) for m in messages]
+    return [m.text for m in await list_outbox(app[SERVICES].db, srn)]
 
 
-async def new_sms_code(app: web.Application, srn: str, before: list[str]) -> str:
-    """The 6-digit code in the first SMS that was not in `before`, waiting for it to arrive."""
-    texts: list[str] = []
-    try:
-        async with asyncio.timeout(WAIT_S):
-            while True:
-                texts = await outbox_texts(app, srn)
-                for text in (Counter(texts) - Counter(before)).elements():
-                    if found := re.search(r"(?<!\d)\d{6}(?!\d)", text):
-                        return found.group(0)
-                await asyncio.sleep(0.1)  # the outbox is a table: nothing to wait on
-    except TimeoutError:
-        pytest.fail(f"no new SMS with a 6-digit code for {srn}; outbox: {texts}")
+def new_sms_code(texts: list[str], before: list[str]) -> str:
+    """The 6-digit code in the first SMS of `texts` that was not in `before`."""
+    for text in (Counter(texts) - Counter(before)).elements():
+        if found := re.search(r"(?<!\d)\d{6}(?!\d)", text):
+            return found.group(0)
+    pytest.fail(f"no new SMS with a 6-digit code; outbox: {texts}")
 
 
 async def send_code(page: Page, app: web.Application, srn: str, prefix: str) -> str:
@@ -139,7 +84,8 @@ async def send_code(page: Page, app: web.Application, srn: str, prefix: str) -> 
     # Resting for 30 s, and saying so.
     await expect(page.locator(f"#{prefix}-send")).to_be_disabled()
     await expect(page.locator(f"#{prefix}-send")).to_have_text(re.compile(r"^Send again in ([1-9]|[12]\d|30) s$"))
-    return await new_sms_code(app, srn, before)
+    # The server stores the SMS before it answers 202, and the page says "sent" only after the answer.
+    return new_sms_code(await outbox_texts(app, srn), before)
 
 
 async def log_in(page: Page, base: str, srn: str, password: str = PASSWORD) -> None:
@@ -359,9 +305,9 @@ async def test_two_step_verification_setup_then_login_asks_for_a_code(server: Se
     await page.wait_for_function("() => { const i = document.getElementById('totp-qr');"
                                  " return i.complete && i.naturalWidth > 0; }")  # it rendered under the CSP
     secret = re.sub(r"\s+", "", await page.locator("#totp-secret").text_content() or "")
-    totp = pyotp.TOTP(secret)
-    enabled_step = int(time.time() // 30)
-    await page.locator("#totp-enable-code").fill(totp.at(enabled_step * 30))
+    totp = pyotp.TOTP(secret, interval=STEP_S)
+    enabled_step = int(time.time() // STEP_S)
+    await page.locator("#totp-enable-code").fill(totp.at(enabled_step * STEP_S))
     await page.locator("#totp-enable").click()
 
     codes = page.locator("#recovery-codes > li")
@@ -386,10 +332,18 @@ async def test_two_step_verification_setup_then_login_asks_for_a_code(server: Se
     await expect(page.locator("#app-view")).to_be_hidden()
     await expect(page.locator("#totp-code")).to_be_focused()
 
-    # A TOTP code is accepted once per 30 s step: wait for a step after the one used to enable it.
-    while int(time.time() // 30) <= enabled_step:  # noqa: ASYNC110 (waiting on the clock itself)
-        await asyncio.sleep(0.5)
-    await page.locator("#totp-code").fill(totp.now())
+    # A code counts once: the one that turned it on is refused (or, a minute on, simply stale).
+    async with page.expect_response(lambda r: r.url.endswith("/api/auth/totp")) as answer:
+        await page.locator("#totp-code").fill(totp.at(enabled_step * STEP_S))
+        await page.locator("#totp-submit").click()
+    assert (await answer.value).status == 401
+    await expect(page.locator("#totp-error")).to_contain_text("That code didn't work")
+    await expect(page.locator("#app-view")).to_be_hidden()
+
+    # The server takes the steps either side of now, each once (proctor/totp.py): the step after the
+    # one that enabled it, or the current step once the clock has passed that, is always accepted.
+    step = max(enabled_step + 1, int(time.time() // STEP_S))
+    await page.locator("#totp-code").fill(totp.at(step * STEP_S))
     await page.locator("#totp-submit").click()
     await expect(page.locator("#app-view")).to_be_visible()
     await expect(page.locator("#tfa-state")).to_contain_text("on")  # known from how we logged in

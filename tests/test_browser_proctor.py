@@ -12,31 +12,31 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pyotp
 import pytest
-from aiohttp import web
-from playwright.async_api import ConsoleMessage, Page, async_playwright, expect
-from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import Page, expect
 
 from bench.clients import StreamClient, moving_frames
 from models.frames import photo_to_frame
 from proctor.passwords import hash_password
+from proctor.totp import STEP_S
 from server.app import create_app
 from server.config import Settings
 from server.keys import SERVICES
 
+from .browser import NewPage, api_json, screenshot, serve
 from .helpers import PASSWORD, enroll_student
-from .test_browser import ARTIFACTS, WAIT_S, chromium  # noqa: F401  (chromium is a fixture)
 
 MISMATCH = "Face doesn't match your profile photo"
 STAFF_USER = "pat"
 
 Rig = dict[str, Any]
-NewPage = Callable[..., Awaitable[Page]]
 
 
 @pytest.fixture
@@ -45,14 +45,7 @@ async def rig(engine: Any, references: Any, tmp_path: Path) -> AsyncIterator[Rig
     settings = Settings(db=f"sqlite:///{tmp_path / 'p.db'}", sample_interval_s=1.0, verify_timeout_s=5.0,
                         max_wait_ms=5, demo=False)
     app = create_app(settings, engine_factory=lambda s: engine)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    streams: list[StreamClient] = []
-    async with contextlib.AsyncExitStack() as stack:
-        stack.push_async_callback(runner.cleanup)
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    async with serve(app) as base, contextlib.AsyncExitStack() as stack:
         await enroll_student(app, "MAD001", references["madonna"])
         await enroll_student(app, "BEN001", references["ben_afflek"])
         await app[SERVICES].students.add_staff(STAFF_USER, "Pat", "proctor", hash_password(PASSWORD))
@@ -64,7 +57,6 @@ async def rig(engine: Any, references: Any, tmp_path: Path) -> AsyncIterator[Rig
             resp = await http.post("/api/auth/login", json={"srn": srn, "password": PASSWORD})
             assert resp.status == 200, await resp.text()
             client = StreamClient(http, str((await resp.json())["csrf_token"]))
-            streams.append(client)
             stack.push_async_callback(client.close)  # runs before its session closes
             first_topic = app[SERVICES].catalog.modules[0].topics[0].id
             await client.start(moving_frames(lambda s: photo_to_frame(face, shift=s)), first_topic)
@@ -73,56 +65,11 @@ async def rig(engine: Any, references: Any, tmp_path: Path) -> AsyncIterator[Rig
         yield {"app": app, "base": base, "stream": stream}
 
 
-@pytest.fixture
-async def new_page(chromium: str) -> AsyncIterator[NewPage]:  # noqa: F811 (the imported fixture)
-    """Pages in one Chromium; script errors, CSP violations and unexpected failed requests fail the test."""
-    errors: list[str] = []
-    async with contextlib.AsyncExitStack() as stack:
-        pw = await stack.enter_async_context(async_playwright())
-        try:
-            browser = await pw.chromium.launch(executable_path=chromium, headless=True, args=[
-                "--no-sandbox", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run", "--disable-gpu"])
-        except PlaywrightError as exc:
-            pytest.fail(f"could not launch Chromium at {chromium}: {exc}")
-        stack.push_async_callback(browser.close)
-
-        async def open_page(**context_options: Any) -> Page:
-            context = await browser.new_context(**{"viewport": {"width": 1280, "height": 720}, **context_options})
-            stack.push_async_callback(context.close)
-            page = await context.new_page()
-            page.set_default_timeout(WAIT_S * 1000)
-            page.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
-            page.on("console", lambda msg: errors.append(f"console: {msg.text} ({msg.location.get('url')})")
-                    if msg.type == "error" and not _expected_console_error(msg) else None)
-            return page
-
-        yield open_page
-        assert not errors, "the page logged errors:\n" + "\n".join(errors)
-
-
-def _expected_console_error(msg: ConsoleMessage) -> bool:
-    # Before login the page asks /api/me and gets 401 by design; Chromium logs every 4xx.
-    return "status of 401" in msg.text and str(msg.location.get("url", "")).endswith("/api/me")
-
-
 async def log_in(page: Page, base: str, username: str) -> None:
     await page.goto(base + "/proctor")
     await page.locator("#username").fill(username)
     await page.locator("#password").fill(PASSWORD)
     await page.locator("#login-btn").click()
-
-
-async def api_json(page: Page, base: str, path: str) -> dict[str, Any]:
-    """GET with the page's own login cookie."""
-    resp = await page.request.get(base + path)
-    assert resp.ok, f"GET {path}: {resp.status} {await resp.text()}"
-    return dict(await resp.json())
-
-
-async def screenshot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    await page.screenshot(path=ARTIFACTS / name)
 
 
 @pytest.mark.browser
@@ -217,3 +164,27 @@ async def test_a_student_is_told_the_page_is_for_proctors(rig: Rig, new_page: Ne
     await expect(page.locator("#app-view")).to_be_hidden()
     await page.locator("#logout-btn").click()
     await expect(page.locator("#login-view")).to_be_visible()
+
+
+@pytest.mark.browser
+async def test_a_proctor_with_two_step_verification_gets_the_code_step(rig: Rig, new_page: NewPage) -> None:
+    """The staff page logs in through the same flow as the student page (login.js), TOTP step included."""
+    services = rig["app"][SERVICES]
+    uid = await services.students.add_staff("sam", "Sam", "admin", hash_password(PASSWORD))
+    setup = await services.accounts.totp.begin_setup(uid)
+    totp = pyotp.TOTP(setup.secret, interval=STEP_S)
+    enabled_step = int(time.time() // STEP_S)
+    await services.accounts.totp.enable(uid, totp.at(enabled_step * STEP_S))
+
+    page = await new_page()
+    await log_in(page, rig["base"], "sam")
+    await expect(page.locator("#totp-step")).to_be_visible()
+    await expect(page.locator("#login-form")).to_be_hidden()
+    await expect(page.locator("#totp-code")).to_be_focused()
+    # A code counts once per step, within a step either side of now (proctor/totp.py): no waiting.
+    step = max(enabled_step + 1, int(time.time() // STEP_S))
+    await page.locator("#totp-code").fill(totp.at(step * STEP_S))
+    await page.locator("#totp-submit").click()
+    await expect(page.locator("#app-view")).to_be_visible()
+    await expect(page.locator("#user-role")).to_have_text("Admin")
+    await expect(page.locator("#conn")).to_have_text("Live updates on")

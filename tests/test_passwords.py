@@ -11,7 +11,15 @@ from proctor.clock import FakeClock
 from proctor.db import Database
 from proctor.logins import Logins
 from proctor.otp import OtpResult
-from proctor.passwords import MAX_LENGTH, MIN_LENGTH, WeakPassword, check_password, common_passwords, hash_password
+from proctor.passwords import (
+    MAX_LENGTH,
+    MIN_LENGTH,
+    WeakPassword,
+    check_password,
+    common_passwords,
+    hash_password,
+    policy_json,
+)
 from proctor.students import Students
 
 from .fakes import Recorder, fast_hasher
@@ -76,6 +84,14 @@ def test_acceptable_passwords() -> None:
     check_password("correct horse battery staple", "asha.rao")
     with pytest.raises(WeakPassword):
         check_password("i am asha.rao, hello", "Asha.Rao")
+
+
+def test_policy_json_states_the_limits_check_password_applies() -> None:
+    policy = policy_json()
+    assert (policy["min_length"], policy["max_length"]) == (MIN_LENGTH, MAX_LENGTH)
+    assert policy["rules"] == [{"id": "length", "text": f"At least {MIN_LENGTH} characters"},
+                               {"id": "common", "text": "Not a common password"},
+                               {"id": "login", "text": "Not your SRN or username"}]
 
 
 def test_common_list_is_zxcvbn_top_10000_with_attribution() -> None:

@@ -30,7 +30,8 @@ NULLABLE_NUM: S = {"type": ["number", "null"]}
 NULLABLE_STR: S = {"type": ["string", "null"]}
 
 ERROR: S = obj({"error": obj({"code": STR, "message": STR}, ["code", "message"])}, ["error"])
-USER: S = obj({"srn": NULLABLE_STR, "username": NULLABLE_STR, "name": STR, "role": STR}, ["name", "role"])
+USER: S = obj({"srn": NULLABLE_STR, "username": NULLABLE_STR, "name": STR, "role": STR, "staff": BOOL},
+              ["name", "role", "staff"])
 LOGIN_OK: S = obj({"user": USER, "csrf_token": STR, "enrollment": STR}, ["user", "csrf_token"])
 TOPIC: S = obj({"id": STR, "title": STR}, ["id", "title"])
 MODULE: S = obj({"id": STR, "set": STR, "title": STR, "required_seconds": NUM, "mandatory": BOOL,
@@ -50,6 +51,8 @@ SESSION: S = obj({"id": STR, "topic_id": STR, "module_id": STR, "state": STR, "r
 OK: S = obj({"ok": BOOL}, ["ok"])
 LOGIN_OR_2FA: S = {"oneOf": [LOGIN_OK, obj({"totp_required": {"const": True}, "challenge": STR},
                                            ["totp_required", "challenge"])]}
+PASSWORD_POLICY: S = obj({"min_length": INT, "max_length": INT, "rules": {"type": "array", "items": obj(
+    {"id": STR, "text": STR}, ["id", "text"])}}, ["min_length", "max_length", "rules"])
 WINDOW: S = obj({"start": NUM, "end": NUM, "message": STR}, ["start", "end", "message"])
 
 
@@ -88,8 +91,10 @@ def op(summary: str, ok: S, errors: tuple[int, ...] = (), body: S | None = None,
 SESSION_ID = [{"name": "session_id", "in": "path", "required": True, "schema": STR}]
 
 PATHS: dict[str, dict[str, S]] = {
-    "/api/config": {"get": op("ICE servers and sample interval", obj({"ice_servers": {"type": "array"},
-                                                                       "sample_interval_s": NUM}), auth=False)},
+    "/api/config": {"get": op("ICE servers, sample interval and the password rules",
+                              obj({"ice_servers": {"type": "array"}, "sample_interval_s": NUM,
+                                   "password_policy": PASSWORD_POLICY},
+                                  ["ice_servers", "sample_interval_s", "password_policy"]), auth=False)},
     "/api/auth/login": {"post": op(
         "Log in with SRN (students) or username (staff) and password",
         LOGIN_OR_2FA, (401, 423, 429, 503),

@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from models.enroll import EnrollmentError, vectors_to_bytes
+from proctor.passwords import policy_json
 from proctor.progress import credited_by_topic
 from proctor.session_records import session_record
 from proctor.users import Role
@@ -20,7 +21,8 @@ from .auth import current_user
 
 async def config(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
-    return web.json_response({"ice_servers": settings.ice_servers, "sample_interval_s": settings.sample_interval_s})
+    return web.json_response({"ice_servers": settings.ice_servers, "sample_interval_s": settings.sample_interval_s,
+                              "password_policy": policy_json()})
 
 
 def _module_json(module: Any) -> dict[str, Any]:

@@ -1,14 +1,15 @@
 // Page controller: boot, login/logout, which cards are visible, and the glue between
 // the login flows, camera, enrollment, live-session, progress, security and maintenance modules.
+// It is the one place that knows the page's ids: each component gets its root element from here.
 
 import { ApiError, api, apiEvents, setCsrfToken } from './api.js';
-import { LoginFlow } from './auth.js';
+import { StudentLogin } from './auth.js';
 import { Camera } from './camera.js';
-import { $, setText, show, wireRevealButtons } from './dom.js';
+import { $, setText, show } from './dom.js';
 import { Enrollment } from './enroll.js';
-import { LiveController, rememberedTopic } from './live.js';
+import { LiveController } from './live.js';
 import { MaintenanceNotice } from './maintenance.js';
-import { fillTopicPicker, renderProgress } from './progress.js';
+import { renderProgress } from './progress.js';
 import { Security } from './security.js';
 
 const PENDING_RECHECK_MS = 60000;
@@ -20,26 +21,30 @@ const state = {
   progress: [], // from /api/progress (dashboard; same shape plus credited_seconds)
 };
 
-const camera = new Camera();
-const enrollment = new Enrollment(camera, (result) => {
+const camera = new Camera($('camera-card'));
+const enrollment = new Enrollment($('enroll-card'), camera, (result) => {
   setEnrollment(result);
   refreshProgress().catch(() => {});
 });
-const live = new LiveController(camera, {
+const live = new LiveController($('session-card'), camera, {
   modules: () => (state.progress.length ? state.progress : state.catalog),
   refresh: () => refreshProgress(),
 });
-const security = new Security({ user: () => state.user });
-const login = new LoginFlow({
+const security = new Security($('security'), { user: () => state.user });
+const login = new StudentLogin({
+  login: $('login-view'),
+  activate: $('activate-view'),
+  forgot: $('forgot-view'),
+  template: $('code-form-template'),
+}, {
   showView,
   isLoggedIn: () => Boolean(state.user),
   loggedIn: (data, how) => enterApp(data, how),
 });
-const maintenance = new MaintenanceNotice((text) => {
+const maintenance = new MaintenanceNotice($('maintenance-banner'), (text) => {
   login.setMaintenance(text);
   live.setMaintenance(text);
 });
-wireRevealButtons();
 
 // ---- views ----------------------------------------------------------------------
 
@@ -122,9 +127,7 @@ async function loadModules() {
     renderDashboard();
   }
   // Progress carries the same modules and topics, so it can stand in for a failed catalog.
-  fillTopicPicker($('topic'), state.catalog.length ? state.catalog : state.progress,
-    rememberedTopic());
-  live.renderControls();
+  live.setTopics(state.catalog.length ? state.catalog : state.progress);
   const failed = [catalog, progress].find((r) => r.status === 'rejected');
   setText($('progress-error'), failed ? `Couldn't load everything: ${failed.reason.message}` : '');
 }

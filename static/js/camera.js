@@ -5,7 +5,7 @@
 // The constraints are the ones the server expects; using them for the preview too means
 // the camera check really checks what streaming will ask for.
 
-import { $, setText, show } from './dom.js';
+import { part, setText, show } from './dom.js';
 
 export const VIDEO_CONSTRAINTS = Object.freeze({
   video: {
@@ -58,18 +58,20 @@ function liveTrack(stream) {
 }
 
 /**
- * Owns the shared camera stream and the camera-check card (#preview, #camera-message,
- * #camera-btn). Listeners registered with onChange() hear about the camera turning on/off.
+ * Owns the shared camera stream and the camera-check card (data-part video, message, button,
+ * off, countdown). Listeners registered with onChange() hear about the camera turning on/off.
  */
 export class Camera {
-  constructor() {
+  /** @param {HTMLElement} root  the camera card */
+  constructor(root) {
     this.stream = null;
     this.pending = null; // in-flight getUserMedia, so concurrent callers share one prompt
     this.listeners = new Set();
-    this.video = $('preview');
-    this.message = $('camera-message');
-    this.button = $('camera-btn');
-    this.placeholder = $('camera-off');
+    this.video = part(root, 'video');
+    this.message = part(root, 'message');
+    this.button = part(root, 'button');
+    this.placeholder = part(root, 'off');
+    this.countdown = part(root, 'countdown');
     this.button.addEventListener('click', () => {
       this.open().catch(() => { /* already explained in the card */ });
     });
@@ -151,6 +153,12 @@ export class Camera {
     show(this.message, Boolean(errorText));
     this.message.classList.toggle('error', Boolean(errorText));
     setText(this.message, errorText ?? '');
+  }
+
+  /** Big digits over the preview while a photo is about to be taken; null hides them. */
+  showCountdown(text) {
+    setText(this.countdown, text ?? '');
+    show(this.countdown, text !== null && text !== undefined);
   }
 
   notify() {

@@ -5,7 +5,7 @@
 // so a strict CSP doesn't need to allow data: images.
 
 import { api } from './api.js';
-import { $, setText, show } from './dom.js';
+import { allParts, part, setText, show } from './dom.js';
 
 const PHOTO_COUNT = 3;
 const COUNTDOWN_S = 3;
@@ -16,29 +16,28 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 export class Enrollment {
   /**
+   * @param {HTMLElement} root  the enrollment card: one data-part="shot" (with thumb and retake)
+   *   per photo, and capture, submit, status, error
    * @param {import('./camera.js').Camera} camera
    * @param {(enrollment: string) => void} onDone  called with "approved" or "pending"
    */
-  constructor(camera, onDone) {
+  constructor(root, camera, onDone) {
     this.camera = camera;
     this.onDone = onDone;
     this.photos = new Array(PHOTO_COUNT).fill(null);
     this.busy = false;
-    this.card = $('enroll-card');
-    this.captureBtn = $('capture-btn');
-    this.submitBtn = $('enroll-submit');
-    this.error = $('enroll-error');
-    this.statusLine = $('enroll-status');
-    this.countdown = $('countdown');
-    this.slots = [];
-    for (let i = 0; i < PHOTO_COUNT; i += 1) {
-      const slot = {
-        item: $(`shot-item-${i + 1}`),
-        canvas: $(`shot-${i + 1}`),
-        retake: $(`retake-${i + 1}`),
-      };
+    this.card = root;
+    this.captureBtn = part(root, 'capture');
+    this.submitBtn = part(root, 'submit');
+    this.error = part(root, 'error');
+    this.statusLine = part(root, 'status');
+    this.slots = allParts(root, 'shot').map((item, i) => {
+      const slot = { item, canvas: part(item, 'thumb'), retake: part(item, 'retake') };
       slot.retake.addEventListener('click', () => this.take(i));
-      this.slots.push(slot);
+      return slot;
+    });
+    if (this.slots.length !== PHOTO_COUNT) {
+      throw new Error(`the enrollment card has ${this.slots.length} photo slots, not ${PHOTO_COUNT}`);
     }
     this.captureBtn.addEventListener('click', () => {
       const next = this.photos.indexOf(null);
@@ -63,7 +62,7 @@ export class Enrollment {
 
   close() {
     show(this.card, false);
-    show(this.countdown, false);
+    this.camera.showCountdown(null);
   }
 
   render() {
@@ -90,9 +89,8 @@ export class Enrollment {
     this.render();
     try {
       if (!this.camera.live) await this.camera.open();
-      show(this.countdown, true);
       for (let s = COUNTDOWN_S; s > 0; s -= 1) {
-        setText(this.countdown, String(s));
+        this.camera.showCountdown(String(s));
         setText(this.statusLine, `Photo ${index + 1} in ${s}… look straight at the camera.`);
         await sleep(1000);
       }
@@ -103,7 +101,7 @@ export class Enrollment {
         ? `Could not take the photo: ${err?.message || err}`
         : 'Turn the camera on first (see the camera card).');
     } finally {
-      show(this.countdown, false);
+      this.camera.showCountdown(null);
       this.busy = false;
       this.render();
     }

@@ -5,9 +5,9 @@
 // credited and the student must not be shown time they may not get.
 
 import { api } from './api.js';
-import { $, setText, show } from './dom.js';
+import { part, setText, show } from './dom.js';
 import { REASON_TEXT, formatClock, formatHoursOf, moduleLabel, statusText } from './format.js';
-import { moduleOfTopic } from './progress.js';
+import { fillTopicPicker, moduleOfTopic } from './progress.js';
 import { LiveStream } from './stream.js';
 import { explainCameraError } from './camera.js';
 
@@ -27,7 +27,7 @@ function flagName(flag) {
   return REASON_TEXT[kind] ?? String(kind ?? 'flag');
 }
 
-export function rememberedTopic() {
+function rememberedTopic() {
   try {
     return localStorage.getItem(LAST_TOPIC_KEY);
   } catch {
@@ -37,31 +37,32 @@ export function rememberedTopic() {
 
 export class LiveController {
   /**
+   * @param {HTMLElement} root  the session card
    * @param {import('./camera.js').Camera} camera
    * @param {object} hooks
    * @param {() => object[]} hooks.modules       latest module list (catalog merged with progress)
    * @param {() => Promise<void>} hooks.refresh  reload the progress dashboard
    */
-  constructor(camera, hooks) {
+  constructor(root, camera, hooks) {
     this.camera = camera;
     this.hooks = hooks;
     this.stream = null;
     this.enrollment = 'none';
     this.maintenance = null; // text while the portal is under maintenance
-    this.topic = $('topic');
-    this.startBtn = $('start-btn');
-    this.stopBtn = $('stop-btn');
-    this.hint = $('start-hint');
-    this.panel = $('live');
-    this.liveTopic = $('live-topic');
-    this.status = $('status');
-    this.credited = $('credited');
-    this.progress = $('module-progress');
-    this.progressText = $('module-progress-text');
-    this.notice = $('stream-notice');
-    this.summary = $('session-summary');
+    this.topic = part(root, 'topic');
+    this.startBtn = part(root, 'start');
+    this.stopBtn = part(root, 'stop');
+    this.hint = part(root, 'hint');
+    this.panel = part(root, 'live');
+    this.liveTopic = part(root, 'live-topic');
+    this.status = part(root, 'status');
+    this.credited = part(root, 'credited');
+    this.progress = part(root, 'module-progress');
+    this.progressText = part(root, 'module-progress-text');
+    this.notice = part(root, 'notice');
+    this.summary = part(root, 'summary');
 
-    $('start-form').addEventListener('submit', (e) => {
+    part(root, 'start-form').addEventListener('submit', (e) => {
       e.preventDefault();
       this.start();
     });
@@ -74,6 +75,12 @@ export class LiveController {
 
   get streaming() {
     return Boolean(this.stream?.active);
+  }
+
+  /** The topic picker's choices (the remembered topic stays chosen if it is still offered). */
+  setTopics(modules) {
+    fillTopicPicker(this.topic, modules, rememberedTopic());
+    this.renderControls();
   }
 
   setEnrollment(enrollment) {

@@ -6,7 +6,7 @@
 // show, or null once it is over.
 
 import { api, apiEvents } from './api.js';
-import { $, setText, show } from './dom.js';
+import { setText, show } from './dom.js';
 import { formatWhen, parseTime } from './format.js';
 
 const REFRESH_MS = 5 * 60 * 1000;
@@ -37,10 +37,13 @@ export function upcomingText(start, end, message) {
 }
 
 export class MaintenanceNotice {
-  /** @param {(text: string|null) => void} onActive  called when "under maintenance" starts or ends */
-  constructor(onActive) {
+  /**
+   * @param {HTMLElement} banner  the banner itself (role="alert")
+   * @param {(text: string|null) => void} onActive  called when "under maintenance" starts or ends
+   */
+  constructor(banner, onActive) {
     this.onActive = onActive;
-    this.banner = $('maintenance-banner');
+    this.banner = banner;
     this.active = null;    // {end, message} from the server's schedule
     this.upcoming = [];    // [{start, end, message}], soonest first
     this.fromError = null; // {until, message} from a 503 "maintenance"

@@ -2,9 +2,11 @@
 // changing the password, and two-step verification (TOTP) with its recovery codes.
 
 import { ApiError, api } from './api.js';
-import { $, block, el, setText, show } from './dom.js';
+import {
+  block, digitsOnly, el, fieldError, part, resetRevealButtons, setText, show, wireRevealButtons,
+} from './dom.js';
 import { formatWhen, parseTime, shortUserAgent } from './format.js';
-import { ErrorLine, NewPassword } from './auth.js';
+import { ErrorLine, NewPassword } from './widgets.js';
 
 function sessionSort(a, b) {
   if (Boolean(a.current) !== Boolean(b.current)) return a.current ? -1 : 1;
@@ -21,33 +23,36 @@ function busy(button, on) {
 }
 
 export class Security {
-  /** @param {{user: () => object|null}} hooks */
-  constructor(hooks) {
+  /** @param {HTMLElement} root  the Security card  @param {{user: () => object|null}} hooks */
+  constructor(root, hooks) {
+    this.root = root;
     this.hooks = hooks;
     this.totpOn = false;
     this.loading = null;
-    this.list = $('sessions-list');
-    this.sessionsError = new ErrorLine($('sessions-error'));
-    this.cpError = new ErrorLine($('cp-error'));
-    this.enableError = new ErrorLine($('totp-enable-error'));
-    this.disableError = new ErrorLine($('totp-disable-error'));
-    this.newPassword = new NewPassword({
-      input: $('cp-new'), input2: $('cp-new2'), error: $('cp-new-error'), error2: $('cp-new2-error'),
-      policy: $('cp-policy'), srn: () => this.hooks.user()?.srn ?? '',
+    this.list = this.part('sessions');
+    this.sessionsError = new ErrorLine(this.part('sessions-error'));
+    this.cpError = new ErrorLine(this.part('cp-error'));
+    this.enableError = new ErrorLine(this.part('enable-error'));
+    this.disableError = new ErrorLine(this.part('disable-error'));
+    this.newPassword = new NewPassword(this.part('new-password'), {
+      login: () => this.hooks.user()?.srn ?? this.hooks.user()?.username ?? '',
     });
 
-    $('sessions-refresh').addEventListener('click', () => this.loadSessions());
-    $('cp-form').addEventListener('submit', (e) => { e.preventDefault(); this.changePassword(); });
-    $('cp-current').addEventListener('input', () => this.currentError(''));
-    $('totp-setup').addEventListener('click', () => this.setupTotp());
-    $('totp-setup-cancel').addEventListener('click', () => this.closeSetup(true));
-    $('totp-enable-form').addEventListener('submit', (e) => { e.preventDefault(); this.enableTotp(); });
-    $('totp-enable-code').addEventListener('input', (e) => {
-      const digits = e.target.value.replace(/\D/g, '').slice(0, 6);
-      if (digits !== e.target.value) e.target.value = digits;
-    });
-    $('tfa-on').addEventListener('submit', (e) => { e.preventDefault(); this.disableTotp(); });
-    $('recovery-done').addEventListener('click', () => this.hideRecoveryCodes());
+    wireRevealButtons(root);
+    digitsOnly(this.part('enable-code'));
+    this.part('sessions-refresh').addEventListener('click', () => this.loadSessions());
+    this.part('cp-form').addEventListener('submit', (e) => { e.preventDefault(); this.changePassword(); });
+    this.part('current').addEventListener('input', () => this.currentError(''));
+    this.part('setup').addEventListener('click', () => this.setupTotp());
+    this.part('setup-cancel').addEventListener('click', () => this.closeSetup(true));
+    this.part('enable-form').addEventListener('submit', (e) => { e.preventDefault(); this.enableTotp(); });
+    this.part('tfa-on').addEventListener('submit', (e) => { e.preventDefault(); this.disableTotp(); });
+    this.part('recovery-done').addEventListener('click', () => this.hideRecoveryCodes());
+  }
+
+  /** One of this card's own elements, by its data-part name. */
+  part(name) {
+    return part(this.root, name);
   }
 
   /** Logged in. `totpOn` is what we know (unknown counts as off). */
@@ -62,11 +67,12 @@ export class Security {
   leave() {
     this.list.replaceChildren(el('li', { className: 'muted', text: 'Loading…' }));
     this.sessionsError.clear();
-    for (const id of ['cp-current', 'totp-enable-code', 'totp-disable-password']) $(id).value = '';
+    for (const name of ['current', 'enable-code', 'disable-password']) this.part(name).value = '';
     this.newPassword.reset();
+    resetRevealButtons(this.root);
     this.currentError('');
     this.cpError.clear();
-    show($('cp-done'), false);
+    show(this.part('cp-done'), false);
     this.closeSetup(false);
     this.hideRecoveryCodes(false);
     this.disableError.clear();
@@ -77,7 +83,7 @@ export class Security {
   // ---- sessions -------------------------------------------------------------------------
 
   async loadSessions() {
-    const btn = $('sessions-refresh');
+    const btn = this.part('sessions-refresh');
     busy(btn, true);
     try {
       const data = await api.get('/api/auth/sessions');
@@ -96,7 +102,7 @@ export class Security {
     if (!rows.length) rows.push(el('li', { className: 'muted', text: 'No active sessions.' }));
     this.list.replaceChildren(...rows);
     const others = sessions.filter((s) => !s.current).length;
-    setText($('sessions-status'), others
+    setText(this.part('sessions-status'), others
       ? `Logged in on ${others + 1} devices or browsers.` : 'Logged in only on this device.');
   }
 
@@ -128,8 +134,8 @@ export class Security {
     try {
       await api.del(`/api/auth/sessions/${encodeURIComponent(id)}`);
       button.closest('li')?.remove();
-      setText($('sessions-status'), 'Signed that device out.');
-      $('sessions-title').focus?.();
+      setText(this.part('sessions-status'), 'Signed that device out.');
+      this.part('sessions-title').focus?.();
     } catch (err) {
       if (err instanceof ApiError && err.status === 404) {
         button.closest('li')?.remove(); // already gone
@@ -145,36 +151,36 @@ export class Security {
   // ---- change password ----------------------------------------------------------------------
 
   currentError(message) {
-    setText($('cp-current-error'), message);
-    if (message) $('cp-current').setAttribute('aria-invalid', 'true');
-    else $('cp-current').removeAttribute('aria-invalid');
+    fieldError(this.part('current'), this.part('current-error'), message);
   }
 
   async changePassword() {
     this.cpError.clear();
     this.currentError('');
-    show($('cp-done'), false);
-    const current = $('cp-current').value;
+    show(this.part('cp-done'), false);
+    const current = this.part('current').value;
     if (!current) {
       this.currentError('Enter your current password.');
-      $('cp-current').focus();
+      this.part('current').focus();
       return;
     }
     if (!this.newPassword.check()) return;
-    const btn = $('cp-submit');
+    const btn = this.part('cp-submit');
     busy(btn, true);
     try {
-      await api.post('/api/auth/password/change', { current_password: current, new_password: $('cp-new').value });
-      $('cp-current').value = '';
+      await api.post('/api/auth/password/change', {
+        current_password: current, new_password: this.newPassword.input.value,
+      });
+      this.part('current').value = '';
       this.newPassword.reset();
-      setText($('cp-done'), 'Password changed. Your other devices have been logged out.');
-      show($('cp-done'), true);
+      setText(this.part('cp-done'), 'Password changed. Your other devices have been logged out.');
+      show(this.part('cp-done'), true);
       this.loadSessions().catch(() => {});
     } catch (err) {
       if (this.newPassword.serverError(err)) return;
       if (err instanceof ApiError && err.code === 'invalid_credentials') {
         this.currentError('Your current password is not right.');
-        $('cp-current').select();
+        this.part('current').select();
         return;
       }
       this.cpError.error(err);
@@ -186,41 +192,41 @@ export class Security {
   // ---- two-step verification ------------------------------------------------------------------
 
   renderTotp() {
-    setText($('tfa-state'), this.totpOn
+    setText(this.part('tfa-state'), this.totpOn
       ? "Two-step verification is on: logging in asks for a code from your authenticator app."
       : 'Two-step verification is off.');
-    $('tfa-state').classList.toggle('on', this.totpOn);
-    show($('tfa-off'), !this.totpOn);
-    show($('tfa-on'), this.totpOn);
+    this.part('tfa-state').classList.toggle('on', this.totpOn);
+    show(this.part('tfa-off'), !this.totpOn);
+    show(this.part('tfa-on'), this.totpOn);
   }
 
   closeSetup(focus) {
-    show($('totp-setup-panel'), false);
-    show($('totp-setup'), true);
-    $('totp-qr').removeAttribute('src');
-    setText($('totp-secret'), '');
-    $('totp-link').setAttribute('href', '#');
-    $('totp-enable-code').value = '';
+    show(this.part('setup-panel'), false);
+    show(this.part('setup'), true);
+    this.part('qr').removeAttribute('src');
+    setText(this.part('secret'), '');
+    this.part('setup-link').setAttribute('href', '#');
+    this.part('enable-code').value = '';
     this.enableError.clear();
-    if (focus) $('totp-setup').focus();
+    if (focus) this.part('setup').focus();
   }
 
   async setupTotp() {
-    const btn = $('totp-setup');
+    const btn = this.part('setup');
     busy(btn, true);
     this.enableError.clear();
     try {
       const data = await api.post('/api/auth/totp/setup', {});
       const qr = typeof data.qr === 'string' && /^data:image\//.test(data.qr) ? data.qr : null;
-      if (qr) $('totp-qr').src = qr;
-      show($('totp-qr'), Boolean(qr));
-      setText($('totp-secret'), groupSecret(data.secret));
+      if (qr) this.part('qr').src = qr;
+      show(this.part('qr'), Boolean(qr));
+      setText(this.part('secret'), groupSecret(data.secret));
       const uri = typeof data.otpauth_uri === 'string' && data.otpauth_uri.startsWith('otpauth://')
         ? data.otpauth_uri : '#';
-      $('totp-link').setAttribute('href', uri);
-      show($('totp-setup'), false);
-      show($('totp-setup-panel'), true);
-      $('totp-enable-code').focus();
+      this.part('setup-link').setAttribute('href', uri);
+      show(this.part('setup'), false);
+      show(this.part('setup-panel'), true);
+      this.part('enable-code').focus();
     } catch (err) {
       if (err instanceof ApiError && (err.status === 409 || /enabled/.test(err.code))) {
         this.totpOn = true; // it was on already: the server knows better
@@ -228,20 +234,20 @@ export class Security {
         return;
       }
       this.enableError.text(`Couldn't start the setup: ${err.message}`);
-      show($('totp-setup-panel'), true);
+      show(this.part('setup-panel'), true);
     } finally {
       busy(btn, false);
     }
   }
 
   async enableTotp() {
-    const code = $('totp-enable-code').value.trim();
+    const code = this.part('enable-code').value.trim();
     if (!/^\d{6}$/.test(code)) {
       this.enableError.text('Enter the 6-digit code your app shows.');
-      $('totp-enable-code').focus();
+      this.part('enable-code').focus();
       return;
     }
-    const btn = $('totp-enable');
+    const btn = this.part('enable');
     busy(btn, true);
     this.enableError.clear();
     try {
@@ -254,41 +260,41 @@ export class Security {
       this.enableError.error(err, {
         code: "That code didn't work. Check the time on your phone is right and enter the code the app shows now.",
       });
-      $('totp-enable-code').select();
+      this.part('enable-code').select();
     } finally {
       busy(btn, false);
     }
   }
 
   showRecoveryCodes(codes) {
-    $('recovery-codes').replaceChildren(...codes.map((c) => el('li', { text: String(c) })));
-    show($('recovery-box'), codes.length > 0);
-    if (codes.length) $('recovery-title').focus();
+    this.part('recovery-codes').replaceChildren(...codes.map((c) => el('li', { text: String(c) })));
+    show(this.part('recovery'), codes.length > 0);
+    if (codes.length) this.part('recovery-title').focus();
   }
 
   hideRecoveryCodes(focus = true) {
-    $('recovery-codes').replaceChildren(); // shown once: don't keep them in the page
-    show($('recovery-box'), false);
-    if (focus) $('tfa-title').focus?.();
+    this.part('recovery-codes').replaceChildren(); // shown once: don't keep them in the page
+    show(this.part('recovery'), false);
+    if (focus) this.part('tfa-title').focus?.();
   }
 
   async disableTotp() {
-    const password = $('totp-disable-password').value;
+    const password = this.part('disable-password').value;
     if (!password) {
       this.disableError.text('Enter your password to turn two-step verification off.');
-      $('totp-disable-password').focus();
+      this.part('disable-password').focus();
       return;
     }
-    const btn = $('totp-disable');
+    const btn = this.part('disable');
     busy(btn, true);
     this.disableError.clear();
     try {
       await api.post('/api/auth/totp/disable', { password });
-      $('totp-disable-password').value = '';
+      this.part('disable-password').value = '';
       this.totpOn = false;
       this.hideRecoveryCodes(false);
       this.renderTotp();
-      $('totp-setup').focus();
+      this.part('setup').focus();
     } catch (err) {
       if (err instanceof ApiError && (err.status === 409 || /not_enabled/.test(err.code))) {
         this.totpOn = false;
@@ -296,7 +302,7 @@ export class Security {
         return;
       }
       this.disableError.error(err, { credentials: 'Wrong password.' });
-      if (err instanceof ApiError && err.code === 'invalid_credentials') $('totp-disable-password').select();
+      if (err instanceof ApiError && err.code === 'invalid_credentials') this.part('disable-password').select();
     } finally {
       busy(btn, false);
     }

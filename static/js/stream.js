@@ -8,6 +8,7 @@
 // trigger a second reconnect or overwrite the status.
 
 import { api, ApiError } from './api.js';
+import { iceGathered, iceServers } from './rtc.js';
 
 const ICE_GATHER_TIMEOUT_MS = 5000; // then send whatever candidates we have
 const DISCONNECT_GRACE_MS = 5000;   // "failed"/"disconnected" longer than this → reconnect
@@ -19,39 +20,6 @@ const BACKOFF_MAX_MS = 30000;
 /** 1 s, 2 s, 4 s, … capped at 30 s. attempt counts from 0. */
 export function backoffDelay(attempt) {
   return Math.min(1000 * 2 ** attempt, BACKOFF_MAX_MS);
-}
-
-let iceConfig = null;
-
-/** ICE servers from /api/config; [] when that fails (host candidates still work on a LAN). */
-function loadIceServers() {
-  if (!iceConfig) {
-    iceConfig = api.get('/api/config')
-      .then((c) => (Array.isArray(c?.ice_servers) ? c.ice_servers : []))
-      .catch(() => {
-        iceConfig = null; // ask again on the next attempt
-        return [];
-      });
-  }
-  return iceConfig;
-}
-
-/** The server does not trickle ICE, so the offer must carry every candidate. */
-function waitForIceGathering(pc, timeoutMs) {
-  if (pc.iceGatheringState === 'complete') return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      pc.removeEventListener('icegatheringstatechange', onState);
-      pc.removeEventListener('icecandidate', onCandidate);
-      resolve();
-    };
-    const onState = () => { if (pc.iceGatheringState === 'complete') done(); };
-    const onCandidate = (e) => { if (!e.candidate) done(); }; // null candidate = end of gathering
-    const timer = setTimeout(done, timeoutMs);
-    pc.addEventListener('icegatheringstatechange', onState);
-    pc.addEventListener('icecandidate', onCandidate);
-  });
 }
 
 function endSession(sessionId, options) {
@@ -173,10 +141,10 @@ export class LiveStream {
       } catch (err) {
         throw new CameraError(err);
       }
-      const iceServers = await loadIceServers();
+      const servers = await iceServers();
       if (this.stale(gen)) return;
 
-      pc = new RTCPeerConnection({ iceServers });
+      pc = new RTCPeerConnection({ iceServers: servers });
       this.pc = pc;
       const track = stream.getVideoTracks()[0];
       // Favour sharp frames over smooth motion: the server needs a clear face, not 30 fps.
@@ -188,7 +156,7 @@ export class LiveStream {
       this.wire(gen, pc, channel, track);
 
       await pc.setLocalDescription(await pc.createOffer());
-      await waitForIceGathering(pc, ICE_GATHER_TIMEOUT_MS);
+      await iceGathered(pc, ICE_GATHER_TIMEOUT_MS);
       if (this.stale(gen)) return;
 
       const answer = await api.post('/api/webrtc/offer', {

@@ -3,7 +3,7 @@
 // or "Close" shuts it (and stops the video) and gives focus back to the tile.
 
 import { ApiError, api } from '../api.js';
-import { $, el, setText, show } from '../dom.js';
+import { el, part, setText, show } from '../dom.js';
 import { formatClock } from '../format.js';
 import { snapshotImage } from './flags.js';
 import { draw, prepare, summarise } from './timeline.js';
@@ -14,33 +14,34 @@ const REFRESH_MS = 5000;
 
 export class SessionDrawer {
   /**
+   * @param {HTMLElement} root  the drawer
    * @param {import('./store.js').Store} store
-   * @param {{returnFocus: (sid: string) => HTMLElement|null}} hooks
+   * @param {{returnFocus: (sid: string|null) => HTMLElement|null}} hooks  where focus goes on close
    */
-  constructor(store, hooks) {
+  constructor(root, store, hooks) {
     this.store = store;
     this.hooks = hooks;
-    this.node = $('drawer');
-    this.canvas = $('timeline');
+    this.node = root;
+    this.canvas = part(root, 'timeline');
     this.sessionId = null;
     this.last = null;      // the last session seen (kept after it ends)
     this.prepared = null;  // the last timeline, prepared for drawing
     this.timer = null;
     this.loading = false;
     this.ended = false;
-    this.viewer = new LiveViewer($('live-video'), (state, message) => this.viewState(state, message));
+    this.viewer = new LiveViewer(this.part('video'), (state, message) => this.viewState(state, message));
 
-    $('drawer-close').addEventListener('click', () => this.close());
+    this.part('close').addEventListener('click', () => this.close());
     this.node.addEventListener('keydown', (e) => {
       if (e.key === 'Escape' && !e.defaultPrevented) {
         e.preventDefault();
         this.close();
       }
     });
-    $('watch-live').addEventListener('click', () => {
+    this.part('watch').addEventListener('click', () => {
       if (this.sessionId) this.viewer.start(this.sessionId);
     });
-    $('stop-watching').addEventListener('click', () => this.viewer.stop());
+    this.part('stop').addEventListener('click', () => this.viewer.stop());
     let width = 0;
     new ResizeObserver(() => {
       const w = this.canvas.clientWidth;
@@ -52,6 +53,10 @@ export class SessionDrawer {
     store.addEventListener('ended', (e) => {
       if (this.sessionId && e.detail.session_id === this.sessionId) this.markEnded(e.detail.reason);
     });
+  }
+
+  part(name) {
+    return part(this.node, name);
   }
 
   get isOpen() {
@@ -67,18 +72,18 @@ export class SessionDrawer {
       this.prepared = null;
       this.last = null;
       this.viewState('idle');
-      setText($('tl-error'), '');
-      setText($('tl-updated'), '');
-      setText($('tl-summary'), '');
+      setText(this.part('tl-error'), '');
+      setText(this.part('tl-updated'), '');
+      setText(this.part('tl-summary'), '');
       this.canvas.setAttribute('aria-label', 'Timeline loading');
       this.canvas.getContext('2d')?.clearRect(0, 0, this.canvas.width, this.canvas.height);
-      $('drawer-snaps').replaceChildren();
-      show($('snaps-empty'), false);
+      this.part('snaps').replaceChildren();
+      show(this.part('snaps-empty'), false);
     }
     this.renderHead();
     show(this.node, true);
     document.body.classList.add('drawer-open');
-    $('drawer-title').focus();
+    this.part('title').focus();
     this.load();
     clearInterval(this.timer);
     this.timer = setInterval(() => { if (!this.ended) this.load(); }, REFRESH_MS);
@@ -94,8 +99,7 @@ export class SessionDrawer {
     show(this.node, false);
     document.body.classList.remove('drawer-open');
     this.sessionId = null;
-    const back = sid ? this.hooks.returnFocus(sid) : null;
-    (back && back.isConnected ? back : $('sessions-title')).focus();
+    this.hooks.returnFocus(sid)?.focus();
   }
 
   /** Stop the video without a round of UI updates (logout, page hide). */
@@ -116,9 +120,9 @@ export class SessionDrawer {
     if (s) this.last = s;
     const info = s ?? this.last;
     const student = info?.student;
-    setText($('drawer-title'), student?.name || studentText(student));
-    setText($('drawer-sub'), [student?.srn, info?.topic_title || info?.topic_id].filter(Boolean).join(' · '));
-    const status = $('drawer-status');
+    setText(this.part('title'), student?.name || studentText(student));
+    setText(this.part('sub'), [student?.srn, info?.topic_title || info?.topic_id].filter(Boolean).join(' · '));
+    const status = this.part('status');
     if (this.ended || !s) {
       setText(status, statusText('unverified', 'ended'));
       status.dataset.state = 'ended';
@@ -127,13 +131,13 @@ export class SessionDrawer {
       status.dataset.state = s.open_flags.length ? 'flagged' : (s.state === 'verified' ? 'verified' : 'unverified');
     }
     if (info) {
-      setText($('drawer-session-time'), formatClock(info.credited_seconds));
-      setText($('drawer-today-time'), info.credited_today === null ? '…' : formatClock(info.credited_today));
-      setText($('drawer-started'), whenText(info.started_at));
-      setText($('drawer-flags'), String(info.open_flags?.length ?? 0));
+      setText(this.part('session-time'), formatClock(info.credited_seconds));
+      setText(this.part('today-time'), info.credited_today === null ? '…' : formatClock(info.credited_today));
+      setText(this.part('started'), whenText(info.started_at));
+      setText(this.part('flags'), String(info.open_flags?.length ?? 0));
     }
     const live = Boolean(s) && !this.ended;
-    $('watch-live').disabled = !live;
+    this.part('watch').disabled = !live;
     if (!live && this.viewer.active) this.viewer.stop();
   }
 
@@ -152,13 +156,13 @@ export class SessionDrawer {
     try {
       const data = await api.get(`/api/proctor/sessions/${encodeURIComponent(sid)}/timeline`);
       if (sid !== this.sessionId) return;
-      setText($('tl-error'), '');
+      setText(this.part('tl-error'), '');
       this.prepared = prepare(data);
       draw(this.canvas, this.prepared);
       const text = summarise(this.prepared);
       this.canvas.setAttribute('aria-label', `Timeline: ${text}`);
-      setText($('tl-summary'), text);
-      setText($('tl-updated'), `Updated ${clockTime(new Date())}`);
+      setText(this.part('tl-summary'), text);
+      setText(this.part('tl-updated'), `Updated ${clockTime(new Date())}`);
       this.renderSnaps(this.prepared.flags, data?.session?.student ?? this.last?.student);
       if (data?.session?.ended_at && !this.ended) {
         this.ended = true;
@@ -168,14 +172,14 @@ export class SessionDrawer {
       if (sid !== this.sessionId) return;
       const message = err instanceof ApiError && err.status === 404
         ? 'No timeline for this session.' : `Couldn't load the timeline: ${err.message}`;
-      setText($('tl-error'), message);
+      setText(this.part('tl-error'), message);
     } finally {
       this.loading = false;
     }
   }
 
   renderSnaps(flags, student) {
-    const list = $('drawer-snaps');
+    const list = this.part('snaps');
     const sig = JSON.stringify(flags.map((f) => [f.flag_id, f.review, f.ended_at, f.snapshot_url]));
     if (list.dataset.sig === sig) return; // unchanged: don't reload the images every 5 s
     list.dataset.sig = sig;
@@ -193,27 +197,27 @@ export class SessionDrawer {
           + (f.note ? ` — “${f.note}”` : '')));
     });
     list.replaceChildren(...items);
-    show($('snaps-empty'), items.length === 0);
+    show(this.part('snaps-empty'), items.length === 0);
   }
 
   viewState(state, message = '') {
     const watching = state === 'watching' || state === 'connecting';
-    const watch = $('watch-live');
-    const stop = $('stop-watching');
+    const watch = this.part('watch');
+    const stop = this.part('stop');
     const hadFocus = document.activeElement === watch || document.activeElement === stop;
     show(watch, !watching);
     show(stop, watching);
     // The button under the keyboard may just have been hidden: hand focus to its partner.
     if (hadFocus) (watching ? stop : watch).focus();
-    show($('live-off'), state !== 'watching');
-    setText($('live-off'), state === 'connecting' ? 'Connecting…' : 'Not watching');
+    show(this.part('off'), state !== 'watching');
+    setText(this.part('off'), state === 'connecting' ? 'Connecting…' : 'Not watching');
     const texts = {
       idle: '',
       connecting: 'Connecting to the student’s camera…',
       watching: 'Watching live (latest frame only, no sound).',
       stopped: 'Stopped watching.',
     };
-    const msg = $('live-msg');
+    const msg = this.part('live-msg');
     setText(msg, state === 'failed' ? message : texts[state] ?? '');
     msg.classList.toggle('error', state === 'failed');
   }

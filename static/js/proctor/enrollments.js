@@ -2,18 +2,24 @@
 // Rejecting removes the photos so the student enrolls again; the optional note says why.
 
 import { ApiError, api } from '../api.js';
-import { $, el, setText, show } from '../dom.js';
+import { el, part, setText, show } from '../dom.js';
 import { studentText } from './words.js';
 
 const REFRESH_MS = 60000;
 let uid = 0;
 
 export class Enrollments {
-  constructor() {
-    this.list = $('enr-list');
+  /** @param {HTMLElement} root  the panel: data-part title, count, refresh, error, done, list, empty */
+  constructor(root) {
+    this.root = root;
+    this.list = part(root, 'list');
     this.timer = null;
     this.loading = false;
-    $('enr-refresh').addEventListener('click', () => this.load(true));
+    part(root, 'refresh').addEventListener('click', () => this.load(true));
+  }
+
+  part(name) {
+    return part(this.root, name);
   }
 
   start() {
@@ -32,15 +38,15 @@ export class Enrollments {
   async load(announce = false) {
     if (this.loading) return;
     this.loading = true;
-    const btn = $('enr-refresh');
+    const btn = this.part('refresh');
     btn.disabled = true;
     try {
       const data = await api.get('/api/proctor/enrollments');
-      setText($('enr-error'), '');
+      setText(this.part('error'), '');
       this.render(Array.isArray(data?.enrollments) ? data.enrollments : []);
-      if (announce) setText($('enr-done'), `${this.list.children.length} waiting for approval.`);
+      if (announce) setText(this.part('done'), `${this.list.children.length} waiting for approval.`);
     } catch (err) {
-      setText($('enr-error'), `Couldn't load the photos to approve: ${err.message}`);
+      setText(this.part('error'), `Couldn't load the photos to approve: ${err.message}`);
     } finally {
       this.loading = false;
       btn.disabled = false;
@@ -54,8 +60,8 @@ export class Enrollments {
       this.list.dataset.sig = sig;
       this.list.replaceChildren(...enrollments.map((e) => this.item(e)));
     }
-    setText($('enr-count'), enrollments.length ? String(enrollments.length) : '');
-    show($('enr-empty'), enrollments.length === 0);
+    setText(this.part('count'), enrollments.length ? String(enrollments.length) : '');
+    show(this.part('empty'), enrollments.length === 0);
   }
 
   item(e) {
@@ -98,11 +104,11 @@ export class Enrollments {
         const hadFocus = li.contains(document.activeElement);
         li.remove();
         this.list.dataset.sig = '';
-        setText($('enr-done'), `${who}: photos ${action === 'approve' ? 'approved' : 'rejected'}.`);
+        setText(this.part('done'), `${who}: photos ${action === 'approve' ? 'approved' : 'rejected'}.`);
         const left = this.list.children.length;
-        setText($('enr-count'), left ? String(left) : '');
-        show($('enr-empty'), left === 0);
-        if (hadFocus) (next?.querySelector('button') ?? $('enr-title')).focus?.();
+        setText(this.part('count'), left ? String(left) : '');
+        show(this.part('empty'), left === 0);
+        if (hadFocus) (next?.querySelector('button') ?? this.part('title')).focus?.();
       } catch (err) {
         setText(error, `Couldn't ${action} the photos: ${err instanceof ApiError ? err.message : 'please try again.'}`);
         for (const b of [approve, reject, send]) b.disabled = false;

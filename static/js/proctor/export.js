@@ -1,7 +1,7 @@
 // The CSV export: two dates (default: this month so far) → a download link to
 // /api/proctor/export.csv?from=YYYY-MM-DD&to=YYYY-MM-DD.
 
-import { $, setText } from '../dom.js';
+import { part, setText } from '../dom.js';
 
 const pad = (n) => String(n).padStart(2, '0');
 const iso = (d) => `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}`;
@@ -21,11 +21,13 @@ export function exportUrl(from, to) {
 }
 
 export class ExportForm {
-  constructor() {
-    this.form = $('export');
-    this.from = $('export-from');
-    this.to = $('export-to');
-    this.link = $('export-link');
+  /** @param {HTMLFormElement} root  the form: data-part from, to, error, link */
+  constructor(root) {
+    this.form = root;
+    this.from = part(root, 'from');
+    this.to = part(root, 'to');
+    this.link = part(root, 'link');
+    this.error = part(root, 'error');
     const { from, to } = thisMonth();
     this.from.value = from;
     this.to.value = to;
@@ -48,7 +50,7 @@ export class ExportForm {
     let problem = '';
     if (!from || !to) problem = 'Choose both dates.';
     else if (from > to) problem = 'The “From” date must not be after the “To” date.';
-    setText($('export-error'), problem);
+    setText(this.error, problem);
     invalid(this.from, Boolean(problem) && (!from || from > to));
     invalid(this.to, Boolean(problem) && !to);
     this.link.setAttribute('aria-disabled', String(Boolean(problem)));

@@ -6,7 +6,7 @@
 // student will see with the note.
 
 import { ApiError, api } from '../api.js';
-import { $, el, setText, show } from '../dom.js';
+import { el, part, setText, show } from '../dom.js';
 import { ACTION_DONE, kindText, studentText, whenText } from './words.js';
 
 const REVIEW_OF = { acknowledge: 'acknowledged', dismiss: 'dismissed', confirm: 'confirmed' };
@@ -25,13 +25,15 @@ export function snapshotImage(url, alt) {
 
 export class FlagFeed {
   /**
+   * @param {HTMLElement} root  the flags panel: data-part title, count, error, done, feed (the <ol>), empty
    * @param {import('./store.js').Store} store
    * @param {{openSession: (sid: string) => void, reload: () => void}} hooks
    */
-  constructor(store, hooks) {
+  constructor(root, store, hooks) {
     this.store = store;
     this.hooks = hooks;
-    this.list = $('flag-feed');
+    this.root = root;
+    this.list = part(root, 'feed');
     this.items = new Map(); // flag_id → {li, parts}
   }
 
@@ -151,8 +153,17 @@ export class FlagFeed {
     for (const [id, parts] of this.items) {
       if (!seen.has(id)) this.removeItem(id, parts);
     }
-    setText($('flag-count'), flags.length ? String(flags.length) : '');
-    show($('flags-empty'), flags.length === 0);
+    setText(this.part('count'), flags.length ? String(flags.length) : '');
+    show(this.part('empty'), flags.length === 0);
+  }
+
+  part(name) {
+    return part(this.root, name);
+  }
+
+  /** Why the feed could not be loaded ('' once it could). */
+  setError(message) {
+    setText(this.part('error'), message);
   }
 
   removeItem(id, parts) {
@@ -161,7 +172,7 @@ export class FlagFeed {
     const next = parts.li.nextElementSibling ?? parts.li.previousElementSibling;
     parts.li.remove();
     this.items.delete(id);
-    if (hadFocus) (next?.querySelector('button') ?? $('flags-title')).focus?.();
+    if (hadFocus) (next?.querySelector('button') ?? this.part('title')).focus?.();
   }
 
   ask(id, action) {
@@ -209,25 +220,25 @@ export class FlagFeed {
     const flag = this.store.flags.get(id);
     const buttons = parts ? [parts.ack, parts.dismiss, parts.confirm, parts.submit] : [];
     for (const b of buttons) b.disabled = true;
-    setText($('flags-error'), '');
+    setText(this.part('error'), '');
     try {
       const body = note ? { action, note } : { action };
       const updated = await api.post(`/api/proctor/flags/${encodeURIComponent(id)}/review`, body);
       const who = studentText(updated?.student ?? flag?.student);
-      setText($('flags-done'), `Flag for ${who} ${ACTION_DONE[action]}.`);
+      setText(this.part('done'), `Flag for ${who} ${ACTION_DONE[action]}.`);
       this.store.upsertFlag(updated && updated.flag_id !== undefined
         ? { ...flag, ...updated } : { ...flag, review: REVIEW_OF[action] });
     } catch (err) {
       if (err instanceof ApiError && (err.status === 409 || err.status === 404)) {
         // Someone else got there first (or the flag is gone): show the feed as it is now.
-        setText($('flags-error'), err.status === 409 ? 'Another proctor has already reviewed that flag.'
+        setText(this.part('error'), err.status === 409 ? 'Another proctor has already reviewed that flag.'
           : 'That flag no longer exists.');
         this.hooks.reload?.();
         return;
       }
       const message = err instanceof ApiError ? err.message : 'Something went wrong. Please try again.';
       if (parts && !parts.form.hidden) setText(parts.formError, `Couldn't save: ${message}`);
-      else setText($('flags-error'), `Couldn't review the flag: ${message}`);
+      else setText(this.part('error'), `Couldn't review the flag: ${message}`);
     } finally {
       for (const b of buttons) b.disabled = false;
     }

@@ -3,7 +3,7 @@
 //
 // Status is never colour alone: each tile has an icon, the words, and the flag count in text.
 
-import { $, el, setText, show } from '../dom.js';
+import { el, part, setText, show } from '../dom.js';
 import { formatClock } from '../format.js';
 import { levelOf, ms, plural, statusText, whenText } from './words.js';
 
@@ -32,14 +32,21 @@ export function matches(session, query) {
 }
 
 export class SessionGrid {
-  /** @param {import('./store.js').Store} store  @param {(sid: string) => void} onOpen */
-  constructor(store, onOpen) {
+  /**
+   * @param {HTMLElement} root  the sessions panel: data-part title, count, summary, filter, sort,
+   *   error, tiles (the <ul>) and empty
+   * @param {import('./store.js').Store} store
+   * @param {(sid: string) => void} onOpen
+   */
+  constructor(root, store, onOpen) {
     this.store = store;
     this.onOpen = onOpen;
-    this.list = $('tiles');
+    this.root = root;
+    this.title = part(root, 'title');
+    this.list = part(root, 'tiles');
     this.tiles = new Map(); // session_id → {li, parts}
-    this.filter = $('filter');
-    this.sort = $('sort');
+    this.filter = part(root, 'filter');
+    this.sort = part(root, 'sort');
     this.filter.addEventListener('input', () => this.render());
     this.sort.addEventListener('change', () => this.render());
     this.list.addEventListener('click', (e) => {
@@ -133,18 +140,23 @@ export class SessionGrid {
     }
 
     const shown = ordered.filter((li) => !li.hidden).length;
-    const empty = $('tiles-empty');
+    const empty = part(this.root, 'empty');
     if (!sessions.length) setText(empty, 'No one is studying right now.');
     else setText(empty, `No session matches “${query.trim()}”.`);
     show(empty, shown === 0);
 
     const counts = { verified: 0, unverified: 0, flagged: 0 };
     for (const s of sessions) counts[levelOf(s)] += 1;
-    setText($('session-count'), String(sessions.length));
-    setText($('summary'), sessions.length
+    setText(part(this.root, 'count'), String(sessions.length));
+    setText(part(this.root, 'summary'), sessions.length
       ? `${counts.verified} verified · ${counts.unverified} not verified · ${counts.flagged} flagged`
         + (shown !== sessions.length ? ` · showing ${shown}` : '')
       : '');
+  }
+
+  /** Why the list could not be loaded ('' once it could). */
+  setError(message) {
+    setText(part(this.root, 'error'), message);
   }
 
   buttonFor(sid) {

@@ -5,9 +5,9 @@
 // event stream keeps it current, and every store change re-renders what it touched.
 
 import { ApiError, api, apiEvents, setCsrfToken } from '../api.js';
-import { ErrorLine } from '../auth.js';
-import { $, block, setText, show, wireRevealButtons, resetRevealButtons } from '../dom.js';
+import { $, setText, show } from '../dom.js';
 import { formatWait } from '../format.js';
+import { LoginSteps, PasswordForm } from '../login.js';
 import { MaintenanceNotice } from '../maintenance.js';
 import { SessionDrawer } from './drawer.js';
 import { Enrollments } from './enrollments.js';
@@ -17,28 +17,40 @@ import { FlagFeed } from './flags.js';
 import { SessionGrid } from './grid.js';
 import { Store } from './store.js';
 
-const STAFF_ROLES = new Set(['proctor', 'admin']);
 const RELOAD_AFTER_START_MS = 1500; // a new session: fetch the list for its title and today's time
 const SAFETY_RELOAD_MS = 5 * 60 * 1000;
 const WRONG_LOGIN = 'Wrong username or password.';
 
 const store = new Store();
-const state = { user: null, challenge: null, reloadTimer: null, safetyTimer: null, refusals: 0 };
+const state = { user: null, reloadTimer: null, safetyTimer: null, refusals: 0 };
 
-const drawer = new SessionDrawer(store, { returnFocus: (sid) => grid.buttonFor(sid) });
-const grid = new SessionGrid(store, (sid) => drawer.open(sid));
-const feed = new FlagFeed(store, {
+const drawer = new SessionDrawer($('drawer'), store, {
+  returnFocus: (sid) => {
+    const tile = sid ? grid.buttonFor(sid) : null;
+    return tile?.isConnected ? tile : grid.title; // the tile may have gone with its session
+  },
+});
+const grid = new SessionGrid($('sessions-panel'), store, (sid) => drawer.open(sid));
+const feed = new FlagFeed($('flags-panel'), store, {
   openSession: (sid) => drawer.open(sid),
   reload: () => loadFlags().catch(() => {}),
 });
-const enrollments = new Enrollments();
-new ExportForm();
-const loginError = new ErrorLine($('login-error'));
-const totpError = new ErrorLine($('totp-error'));
-const maintenance = new MaintenanceNotice((text) => {
-  block($('login-btn'), 'maintenance', Boolean(text));
+const enrollments = new Enrollments($('enrollments'));
+new ExportForm($('export'));
+const steps = new LoginSteps($('login-view'), {
+  loggedIn: async (data) => enter(data),
+  back: () => showLogin(),
 });
-wireRevealButtons();
+const passwordForm = new PasswordForm($('login-form'), {
+  field: 'username',
+  what: 'username',
+  wrong: WRONG_LOGIN,
+  answer: (data, remember) => steps.answer(data, remember),
+});
+const maintenance = new MaintenanceNotice($('maintenance-banner'), (text) => {
+  passwordForm.setMaintenance(Boolean(text));
+  steps.setMaintenance(Boolean(text));
+});
 
 store.addEventListener('change', (e) => {
   if (e.detail.sessions) grid.render();
@@ -81,10 +93,10 @@ const stream = new EventStream({
 async function loadSessions() {
   try {
     const data = await api.get('/api/proctor/sessions');
-    setText($('sessions-error'), '');
+    grid.setError('');
     return store.loadSessions(data);
   } catch (err) {
-    setText($('sessions-error'), `Couldn't load the live sessions: ${err.message}`);
+    grid.setError(`Couldn't load the live sessions: ${err.message}`);
     throw err;
   }
 }
@@ -92,9 +104,9 @@ async function loadSessions() {
 async function loadFlags() {
   try {
     store.loadFlags(await api.get('/api/proctor/flags?status=open&limit=200'));
-    setText($('flags-error'), '');
+    feed.setError('');
   } catch (err) {
-    setText($('flags-error'), `Couldn't load the open flags: ${err.message}`);
+    feed.setError(`Couldn't load the open flags: ${err.message}`);
     throw err;
   }
 }
@@ -147,15 +159,11 @@ function showLogin(note = '', problem = '') {
   stopLive();
   setText($('login-note'), note);
   show($('login-note'), Boolean(note));
-  show($('login-form'), true);
-  show($('totp-form'), false);
-  loginError.clear();
-  totpError.clear();
-  if (problem) loginError.text(problem);
-  $('password').value = '';
-  resetRevealButtons();
+  steps.leaveTotp();
+  passwordForm.reset();
+  if (problem) passwordForm.error.text(problem);
   showView('login');
-  $('username').focus();
+  passwordForm.login.focus();
 }
 
 function enter(data) {
@@ -163,7 +171,7 @@ function enter(data) {
   const role = String(state.user.role ?? '');
   setText($('user-name'), state.user.name || state.user.username || '');
   setText($('user-role'), role ? role[0].toUpperCase() + role.slice(1) : '');
-  if (!STAFF_ROLES.has(role)) {
+  if (state.user.staff !== true) { // the server says who is staff: no list of roles here
     showView('denied');
     $('denied-title').focus();
     return;
@@ -173,67 +181,6 @@ function enter(data) {
   startLive();
   enrollments.start();
 }
-
-// ---- login ----------------------------------------------------------------------------
-
-$('login-form').addEventListener('submit', async (e) => {
-  e.preventDefault();
-  const username = $('username').value.trim();
-  const password = $('password').value;
-  if (!username || !password) {
-    loginError.text('Enter your username and password.');
-    (username ? $('password') : $('username')).focus();
-    return;
-  }
-  const btn = $('login-btn');
-  block(btn, 'busy');
-  loginError.clear();
-  try {
-    const data = await api.post('/api/auth/login', { username, password });
-    if (data?.totp_required) {
-      state.challenge = data.challenge;
-      show($('login-form'), false);
-      show($('totp-form'), true);
-      $('totp-code').value = '';
-      $('totp-code').focus();
-      return;
-    }
-    $('password').value = '';
-    enter(data);
-  } catch (err) {
-    loginError.error(err, { credentials: WRONG_LOGIN });
-    if (err instanceof ApiError && err.status === 401) $('password').select();
-  } finally {
-    block(btn, 'busy', false);
-  }
-});
-
-$('totp-form').addEventListener('submit', async (e) => {
-  e.preventDefault();
-  const code = $('totp-code').value.replace(/\s+/g, '');
-  if (!code) {
-    totpError.text('Enter the code from your authenticator app, or a recovery code.');
-    $('totp-code').focus();
-    return;
-  }
-  const btn = $('totp-submit');
-  block(btn, 'busy');
-  totpError.clear();
-  try {
-    const data = await api.post('/api/auth/totp', { challenge: state.challenge, code });
-    state.challenge = null;
-    $('password').value = '';
-    enter(data);
-  } catch (err) {
-    const wrong = "That code didn't work. Enter the code your app shows now, or a recovery code.";
-    totpError.error(err, { code: wrong, credentials: wrong });
-    if (err instanceof ApiError && err.status === 401) $('totp-code').select();
-  } finally {
-    block(btn, 'busy', false);
-  }
-});
-
-$('totp-cancel').addEventListener('click', () => showLogin());
 
 $('logout-btn').addEventListener('click', async () => {
   const btn = $('logout-btn');

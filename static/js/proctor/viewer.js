@@ -3,41 +3,11 @@
 // trickle), closed with DELETE /api/proctor/views/{viewer_id}.
 
 import { ApiError, api } from '../api.js';
+import { iceGathered, iceServers } from '../rtc.js';
 
 const ICE_GATHER_TIMEOUT_MS = 5000;
 const CONNECT_TIMEOUT_MS = 20000;
 const RELEASE_TIMEOUT_MS = 5000;
-
-let iceServers = null;
-
-function loadIceServers() {
-  if (!iceServers) {
-    iceServers = api.get('/api/config')
-      .then((c) => (Array.isArray(c?.ice_servers) ? c.ice_servers : []))
-      .catch(() => {
-        iceServers = null;
-        return [];
-      });
-  }
-  return iceServers;
-}
-
-function iceGathered(pc) {
-  if (pc.iceGatheringState === 'complete') return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      pc.removeEventListener('icegatheringstatechange', onState);
-      pc.removeEventListener('icecandidate', onCandidate);
-      resolve();
-    };
-    const onState = () => { if (pc.iceGatheringState === 'complete') done(); };
-    const onCandidate = (e) => { if (!e.candidate) done(); };
-    const timer = setTimeout(done, ICE_GATHER_TIMEOUT_MS);
-    pc.addEventListener('icegatheringstatechange', onState);
-    pc.addEventListener('icecandidate', onCandidate);
-  });
-}
 
 /** Words for a refused view. */
 export function viewErrorText(err) {
@@ -78,7 +48,7 @@ export class LiveViewer {
     this.onState('connecting');
     let pc;
     try {
-      pc = new RTCPeerConnection({ iceServers: await loadIceServers() });
+      pc = new RTCPeerConnection({ iceServers: await iceServers() });
       if (gen !== this.generation) { pc.close(); return; }
       this.pc = pc;
       pc.addTransceiver('video', { direction: 'recvonly' });
@@ -99,7 +69,7 @@ export class LiveViewer {
         }
       });
       await pc.setLocalDescription(await pc.createOffer());
-      await iceGathered(pc);
+      await iceGathered(pc, ICE_GATHER_TIMEOUT_MS);
       if (gen !== this.generation) return;
       const answer = await api.post(`/api/proctor/sessions/${encodeURIComponent(sessionId)}/view`,
         { sdp: pc.localDescription.sdp, type: 'offer' });
