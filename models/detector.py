@@ -1,9 +1,13 @@
-"""Face detection with facenet-pytorch's MTCNN, batched across frames.
+"""Face detection: MTCNN (models/mtcnn.py) on batches of frames, through the chosen backend.
 
-MTCNN runs on a downscaled copy (the P-Net pyramid costs ~4× less at 320×240 than at 640×480)
-and boxes are scaled back so faces are cropped from the full-resolution frame. We call the
-library's `detect_face` directly on a uint8 tensor batch: `MTCNN.detect` builds ragged numpy
-arrays that break when some frames of a batch have no face (upstream issues 206/224).
+Sizes are given for a 640×480 webcam frame and scale with the frame's short side, so a 320×240
+stream and a 640×480 one find the same people. `min_face_px` is the smallest face looked for. Its
+default, 32 px, is chosen from where people are in a webcam frame (docs/configuration.md): the
+student at the desk is 95–150 px wide and 60–75 px leaning back, and a second person looking over
+the shoulder or across the room, the case the multiple-faces flag exists for, is 40–50 px at
+1.5–2 m. A minimum above about 40 px would miss that person. 32 px keeps a margin for MTCNN's box
+sizes, which vary by ±15 % around the face. The detector never skips frames: every sample gets a
+full detection, so a second person entering the view is seen on the next sample.
 """
 
 from __future__ import annotations
@@ -11,12 +15,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from facenet_pytorch import MTCNN
-from facenet_pytorch.models.utils.detect_face import detect_face
 
+from . import mtcnn
+from .backends import Backend
 from .images import RGBImage
+
+REFERENCE_SHORT_SIDE = 480.0  # the sizes below are for a 640×480 frame
+
+
+def scaled_px(px: float, frame: RGBImage) -> float:
+    """A size given for a 640×480 frame, in this frame's pixels."""
+    return px * min(frame.shape[0], frame.shape[1]) / REFERENCE_SHORT_SIDE
 
 
 @dataclass(frozen=True)
@@ -25,6 +34,7 @@ class FaceBox:
 
     box: tuple[float, float, float, float]  # x1, y1, x2, y2
     prob: float  # MTCNN O-Net probability
+    landmarks: tuple[tuple[float, float], ...] = ()  # left eye, right eye, nose, mouth left, mouth right
 
     @property
     def size(self) -> float:
@@ -36,72 +46,38 @@ class FaceBox:
 class DetectorConfig:
     """Knobs that decide what counts as a face."""
 
-    detect_width: int = 320  # frames wider than this are downscaled for detection
-    min_face_px: float = 20.0  # MTCNN's smallest face, at detection scale
+    min_face_px: float = 32.0  # smallest face looked for, in a 640×480 frame (see the module docstring)
     prob_floor: float = 0.95  # hands and objects scored 0.86–0.87 here; real faces ≥ 0.975
-    min_face_frac: float = 0.06  # a face smaller than this share of the frame's short side is noise
     thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7)  # P/R/O-Net stage thresholds
 
 
 class Detector:
     """MTCNN on batches of RGB frames of any sizes; returns confident faces per frame."""
 
-    def __init__(self, device: torch.device, config: DetectorConfig | None = None) -> None:
-        self.device = device
+    def __init__(self, backend: Backend, config: DetectorConfig | None = None) -> None:
+        self.backend = backend
         self.config = config or DetectorConfig()
-        mtcnn = MTCNN(device=device, keep_all=True)
-        self._pnet, self._rnet, self._onet = mtcnn.pnet.eval(), mtcnn.rnet.eval(), mtcnn.onet.eval()
-        self._factor = mtcnn.factor
-
-    def _scale_for(self, frame: RGBImage) -> float:
-        width = int(frame.shape[1])
-        return min(1.0, self.config.detect_width / width)
 
     def detect(self, frames: list[RGBImage]) -> list[list[FaceBox]]:
-        """Detect faces in every frame; frames of the same detection size share one pass."""
+        """Detect faces in every frame; frames of the same size share one pass through the cascade."""
         results: list[list[FaceBox]] = [[] for _ in frames]
-        groups: dict[tuple[int, int], list[int]] = {}
-        scales = [self._scale_for(f) for f in frames]
-        for i, (frame, scale) in enumerate(zip(frames, scales, strict=True)):
-            h, w = frame.shape[:2]
-            groups.setdefault((round(h * scale), round(w * scale)), []).append(i)
-        for (h, w), idxs in groups.items():
-            batch = self._to_tensor([frames[i] for i in idxs], (h, w))
-            with torch.inference_mode():
-                batch_boxes, _ = detect_face(batch, self.config.min_face_px, self._pnet, self._rnet,
-                                             self._onet, list(self.config.thresholds), self._factor,
-                                             self.device)
-            for i, boxes in zip(idxs, batch_boxes, strict=True):
-                results[i] = self._keep(np.asarray(boxes, dtype=np.float64).reshape(-1, 5), scales[i],
-                                        frames[i].shape[0], frames[i].shape[1])
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, frame in enumerate(frames):
+            groups.setdefault(tuple(frame.shape), []).append(i)
+        for idxs in groups.values():
+            first = frames[idxs[0]]
+            min_face = scaled_px(self.config.min_face_px, first)
+            batch = np.stack([frames[i] for i in idxs]) if len(idxs) > 1 else first[None]
+            found = mtcnn.detect(self.backend, batch, min_face, self.config.thresholds)
+            for i, det in zip(idxs, found, strict=True):
+                results[i] = self._keep(det, min_face)
         return results
 
-    def _to_tensor(self, frames: list[RGBImage], size: tuple[int, int]) -> torch.Tensor:
-        """Stack frames into one (N, h, w, 3) uint8 batch at detection size."""
-        if len({f.shape for f in frames}) == 1:
-            return self._resize(torch.from_numpy(np.stack(frames)), size)
-        # Different source sizes that land on the same detection size: resize each, then stack.
-        return torch.cat([self._resize(torch.from_numpy(f)[None], size) for f in frames])
-
-    def _resize(self, stacked: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        if self.device.type == "cuda":
-            stacked = stacked.pin_memory().to(self.device, non_blocking=True)
-        if tuple(stacked.shape[1:3]) == size:
-            return stacked
-        # Area-averaging keeps small faces detectable; nearest-neighbour aliases them away.
-        x = stacked.permute(0, 3, 1, 2).float()
-        x = F.interpolate(x, size=size, mode="area")
-        return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
-
-    def _keep(self, boxes: np.ndarray, scale: float, h: int, w: int) -> list[FaceBox]:
-        min_side = self.config.min_face_frac * min(h, w)
+    def _keep(self, det: mtcnn.Detections, min_face: float) -> list[FaceBox]:
         faces = []
-        for x1, y1, x2, y2, prob in boxes:
-            box = FaceBox(
-                box=(max(0.0, x1 / scale), max(0.0, y1 / scale), min(float(w), x2 / scale), min(float(h), y2 / scale)),
-                prob=float(prob),
-            )
-            if box.prob >= self.config.prob_floor and box.size >= min_side:
-                faces.append(box)
-        faces.sort(key=lambda f: f.prob, reverse=True)
+        for box, prob, marks in zip(det.boxes.tolist(), det.probs.tolist(), det.landmarks.tolist(), strict=True):
+            face = FaceBox(box=(box[0], box[1], box[2], box[3]), prob=prob,
+                           landmarks=tuple((p[0], p[1]) for p in marks))
+            if face.prob >= self.config.prob_floor and face.size >= min_face:
+                faces.append(face)
         return faces

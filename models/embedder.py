@@ -1,16 +1,16 @@
-"""Face crops → L2-normalised FaceNet embeddings, in one forward pass per batch.
+"""Face crops → L2-normalised FaceNet embeddings, in one backend call per batch.
 
-One code path for CPU and CUDA: on CUDA the network runs channels_last under fp16 autocast and
-crops are uploaded from pinned host memory.
+Crops are area-resampled from the full-resolution frame (models/resample.py) for all faces of a
+batch at once, standardised as (x − 127.5) / 128, and embedded by the chosen backend.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from numpy.typing import NDArray
 
+from . import resample
+from .backends import Backend
 from .detector import FaceBox
 from .images import RGBImage
 
@@ -19,46 +19,44 @@ CROP = 160
 Embeddings = NDArray[np.float32]
 
 
-def crop_face(frame: RGBImage, face: FaceBox, size: int = CROP) -> NDArray[np.uint8]:
-    """Square-ish crop of the box from the full frame, resized to size×size (no margin, as calibrated)."""
-    x1, y1, x2, y2 = (round(v) for v in face.box)
-    h, w = frame.shape[:2]
-    x1, y1 = max(0, x1), max(0, y1)
-    x2, y2 = min(w, max(x2, x1 + 1)), min(h, max(y2, y1 + 1))
-    patch = torch.from_numpy(np.ascontiguousarray(frame[y1:y2, x1:x2])).permute(2, 0, 1)[None].float()
-    # Antialiased bilinear ≈ area resampling when shrinking; matches the calibration crops.
-    out = F.interpolate(patch, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-    arr: NDArray[np.uint8] = out[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
-    return arr
+def face_crops(frames: list[RGBImage], faces: list[FaceBox], size: int = CROP) -> resample.F32:
+    """Standardised (N, 3, size, size) crops, one per (frame, face) pair, with no margin (as calibrated).
+
+    Each face's region (plus a pixel) is copied into one zero-padded stack, so a single summed-area
+    table and a single gather resample every crop; the loop only slices, it touches no pixel math.
+    """
+    if not faces:
+        return np.zeros((0, 3, size, size), dtype=np.float32)
+    rois, local = [], np.zeros((len(faces), 4))
+    for k, (frame, face) in enumerate(zip(frames, faces, strict=True)):
+        h, w = frame.shape[:2]
+        x1, y1, x2, y2 = face.box
+        ix1, iy1 = max(0, int(np.floor(x1))), max(0, int(np.floor(y1)))
+        ix2, iy2 = min(w, max(int(np.ceil(x2)), ix1 + 1)), min(h, max(int(np.ceil(y2)), iy1 + 1))
+        rois.append(frame[iy1:iy2, ix1:ix2])
+        local[k] = (max(x1, ix1) - ix1, max(y1, iy1) - iy1, min(x2, ix2) - ix1, min(y2, iy2) - iy1)
+    hmax, wmax = max(r.shape[0] for r in rois), max(r.shape[1] for r in rois)
+    stack = np.zeros((len(rois), hmax, wmax, 3), dtype=np.uint8)
+    for k, r in enumerate(rois):
+        stack[k, :r.shape[0], :r.shape[1]] = r
+    return resample.crops(resample.integral(stack), np.arange(len(rois)), local, size)
 
 
 class Embedder:
-    """Runs InceptionResnetV1 on batches of 160×160 uint8 crops."""
+    """Runs the FaceNet network of a backend on batches of standardised 160×160 crops."""
 
-    def __init__(self, model: torch.nn.Module, device: torch.device, dim: int) -> None:
-        self.device = device
+    def __init__(self, backend: Backend, dim: int) -> None:
+        self.backend = backend
         self.dim = dim
-        self.cuda = device.type == "cuda"
-        self.model = model.to(device).eval()
-        if self.cuda:
-            self.model = self.model.to(memory_format=torch.channels_last)
 
-    def embed(self, crops: list[NDArray[np.uint8]]) -> Embeddings:
-        if not crops:
+    def embed(self, crops: resample.F32) -> Embeddings:
+        if len(crops) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
-        batch = torch.from_numpy(np.stack(crops))
-        if self.cuda:
-            batch = batch.pin_memory().to(self.device, non_blocking=True)
-        x = (batch.permute(0, 3, 1, 2).float() - 127.5) / 128.0  # fixed image standardisation
-        if self.cuda:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode(), torch.autocast(device_type=self.device.type, dtype=torch.float16,
-                                                    enabled=self.cuda):
-            out = self.model(x)
-        emb = F.normalize(out.float(), p=2, dim=1)
-        result: Embeddings = emb.cpu().numpy().astype(np.float32)
-        if result.shape != (len(crops), self.dim):
-            raise RuntimeError(f"embedder returned {result.shape}, expected {(len(crops), self.dim)}")
+        out = self.backend.embed(np.ascontiguousarray(crops, dtype=np.float32))
+        if out.shape != (len(crops), self.dim):
+            raise RuntimeError(f"embedder returned {out.shape}, expected {(len(crops), self.dim)}")
+        norms = np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        result: Embeddings = (out / norms).astype(np.float32)
         return result
 
 

@@ -1,7 +1,9 @@
 """Frames in, verdicts out: detection, quality gate, embedding and matching for a batch.
 
-The engine is synchronous and owns the torch modules; it is only ever called from the batcher's
-inference thread (or from CLI commands), never from the event loop.
+The engine is synchronous and owns the backend's networks (models/backends); it is only ever called
+from the batcher's inference thread (or from CLI commands), never from the event loop. Pre- and
+post-processing work on whole batches: one detection pass for the batch's frames, one crop gather
+and one embedding call for every face that needs embedding, one matrix product per frame to match.
 """
 
 from __future__ import annotations
@@ -11,10 +13,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from . import weights
-from .detector import Detector, DetectorConfig, FaceBox
+from . import backends, weights
+from .detector import Detector, DetectorConfig, FaceBox, scaled_px
 from .device import pick_device
-from .embedder import Embedder, Embeddings, best_cosine, crop_face
+from .embedder import Embedder, Embeddings, best_cosine, face_crops
 from .images import ImageError, RGBImage, check_frame
 
 REASONS = ("ok", "no_face", "multiple_faces", "mismatch", "low_quality")
@@ -35,7 +37,9 @@ class Verdict:
 class QualityConfig:
     """What makes a single face too poor to judge."""
 
-    min_face_px: float = 48.0  # smaller crops upscale into mush
+    # Smaller crops upscale into mush. Given for a 640×480 frame and scaled with the frame (24 px in a
+    # 320×240 stream), so a student leaning back at 1–1.2 m (60–75 px at 640×480) is still judged.
+    min_face_px: float = 48.0
     min_brightness: float = 35.0  # mean luma of the crop, 0–255
     max_brightness: float = 235.0
 
@@ -53,14 +57,15 @@ class Engine:
 
     def __init__(self, model_name: str = weights.DEFAULT_MODEL, device: torch.device | str | None = None,
                  detector: DetectorConfig | None = None, quality: QualityConfig | None = None,
-                 threshold: float | None = None, network: torch.nn.Module | None = None) -> None:
+                 threshold: float | None = None, network: torch.nn.Module | None = None,
+                 backend: str | None = None) -> None:
         self.spec = weights.spec_for(model_name)
         self.device = device if isinstance(device, torch.device) else pick_device(device)
         self.threshold = self.spec.threshold if threshold is None else threshold
         self.quality = quality or QualityConfig()
-        self.detector = Detector(self.device, detector)
-        net = network if network is not None else weights.load(model_name, self.device)
-        self.embedder = Embedder(net, self.device, self.spec.dim)
+        self.backend = backends.create(backend, self.spec, self.device, network)
+        self.detector = Detector(self.backend, detector)
+        self.embedder = Embedder(self.backend, self.spec.dim)
 
     @property
     def model_name(self) -> str:
@@ -71,10 +76,10 @@ class Engine:
 
     def embed_faces(self, frames: list[RGBImage], faces: list[FaceBox]) -> Embeddings:
         """Embed one face per frame (pairs by position)."""
-        return self.embedder.embed([crop_face(f, b) for f, b in zip(frames, faces, strict=True)])
+        return self.embedder.embed(face_crops(frames, faces))
 
     def low_quality(self, frame: RGBImage, face: FaceBox) -> bool:
-        if face.size < self.quality.min_face_px:
+        if face.size < scaled_px(self.quality.min_face_px, frame):
             return True
         x1, y1, x2, y2 = (int(v) for v in face.box)
         luma = float(frame[y1:y2, x1:x2].mean()) if (y2 > y1 and x2 > x1) else 0.0

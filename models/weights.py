@@ -123,6 +123,14 @@ def _expected_sha(spec: ModelSpec) -> str | None:
     return None
 
 
+def recorded_sha(spec: ModelSpec) -> str:
+    """The sha256 the installed weights were pinned with (what exported graphs are keyed on)."""
+    sha = _expected_sha(spec)
+    if sha is None:
+        raise WeightsError(f"weights for {spec.name} are not fetched; run: proctor models fetch {spec.name}")
+    return sha
+
+
 def is_fetched(spec: ModelSpec) -> bool:
     return spec.path.exists() and _pin_path(spec).exists()
 
