@@ -25,7 +25,7 @@ REFERENCE_SHORT_SIDE = 480.0  # the sizes below are for a 640×480 frame
 
 def scaled_px(px: float, frame: RGBImage) -> float:
     """A size given for a 640×480 frame, in this frame's pixels."""
-    return px * min(frame.shape[0], frame.shape[1]) / REFERENCE_SHORT_SIDE
+    return float(px * min(frame.shape[0], frame.shape[1]) / REFERENCE_SHORT_SIDE)
 
 
 @dataclass(frozen=True)

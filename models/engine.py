@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from . import backends, weights
+from . import weights
+from .backends import select
 from .detector import Detector, DetectorConfig, FaceBox, scaled_px
 from .device import pick_device
 from .embedder import Embedder, Embeddings, best_cosine, face_crops
@@ -63,7 +64,7 @@ class Engine:
         self.device = device if isinstance(device, torch.device) else pick_device(device)
         self.threshold = self.spec.threshold if threshold is None else threshold
         self.quality = quality or QualityConfig()
-        self.backend = backends.create(backend, self.spec, self.device, network)
+        self.backend = select.create(backend, self.spec, self.device, network)
         self.detector = Detector(self.backend, detector)
         self.embedder = Embedder(self.backend, self.spec.dim)
 

@@ -166,7 +166,8 @@ def regress_pnet(boxes: F64, reg: F32) -> F64:
     """P-Net's regression uses the window's size without the +1 of the later stages."""
     w = (boxes[:, 2] - boxes[:, 0])[:, None]
     h = (boxes[:, 3] - boxes[:, 1])[:, None]
-    return boxes + reg.astype(np.float64) * np.concatenate([w, h, w, h], axis=1)
+    out: F64 = boxes + reg.astype(np.float64) * np.concatenate([w, h, w, h], axis=1)
+    return out
 
 
 def _empty() -> Detections:

@@ -94,5 +94,6 @@ def _standardise(mean: NDArray[np.floating] | NDArray[np.uint8]) -> F32:
 
 def to_uint8(standardised: F32) -> NDArray[np.uint8]:
     """Back to (N, H, W, 3) uint8, for evidence and tests."""
-    arr = np.clip(np.rint(standardised.transpose(0, 2, 3, 1) * STD + MEAN), 0, 255)
-    return arr.astype(np.uint8)
+    arr: NDArray[np.uint8] = np.clip(np.rint(standardised.transpose(0, 2, 3, 1) * STD + MEAN), 0, 255
+                                     ).astype(np.uint8)
+    return arr

@@ -18,6 +18,7 @@ from pathlib import Path
 from aiohttp import web
 
 from models import weights
+from models.detector import DetectorConfig
 from models.engine import Engine
 from proctor.catalog import load_catalog
 from proctor.clock import Clock, SystemClock
@@ -72,7 +73,8 @@ def default_node_id() -> str:
 
 def default_engine(settings: Settings) -> Engine:
     weights.fetch(settings.model, quiet=True)
-    return Engine(settings.model, device=settings.device or None)
+    return Engine(settings.model, device=settings.device or None, backend=settings.backend,
+                  detector=DetectorConfig(min_face_px=settings.min_face_px))
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None,

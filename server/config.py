@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from models.backends import CHOICES as BACKEND_CHOICES
 from models.paths import proctor_home
 
 
@@ -31,6 +32,8 @@ class Settings:
     catalog: str = ""  # modules/topics TOML; "" = the packaged SPOM-like default
     model: str = "facenet-msceleb-128"  # weights registry name
     device: str = ""  # "" = automatic (CUDA if present), or cpu / cuda / cuda:N
+    backend: str = "auto"  # inference backend: auto (ONNX Runtime where it runs), torch or onnxruntime
+    min_face_px: float = 32.0  # smallest face the detector looks for, in a 640×480 frame (scales with the frame)
     sample_interval_s: float = 3.0  # how often a live stream is verified
     max_gap_factor: float = 2.5  # max_gap_s = factor × interval: longer gaps are never credited
     flag_after: int = 3  # consecutive failed samples before a flag is raised
@@ -68,6 +71,10 @@ class Settings:
             raise ConfigError("verify_timeout_s must be positive")
         if bool(self.certfile) != bool(self.keyfile):
             raise ConfigError("certfile and keyfile go together")
+        if self.backend not in BACKEND_CHOICES:
+            raise ConfigError(f"backend {self.backend!r} is unknown (use {', '.join(BACKEND_CHOICES)})")
+        if not 12 <= self.min_face_px <= 480:
+            raise ConfigError("min_face_px must be between 12 and 480")
         if not 0 < self.port < 65536:
             raise ConfigError(f"port {self.port} is out of range")
         return self

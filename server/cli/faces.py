@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
 from models import dataset, weights
+from models.backends import BackendError
+from models.backends.select import onnxruntime_installed, resolve
 from models.dataset import people
-from models.device import DeviceError
+from models.device import DeviceError, pick_device
 from models.engine import Engine, VerifyRequest
 from models.enroll import EnrollmentError
 from models.evaluate import evaluate
@@ -19,16 +23,21 @@ from models.weights import WeightsError
 
 from .base import CliError, emit_json, show_progress
 
-USER_ERRORS = (ImageError, WeightsError, DeviceError, EnrollmentError)
+USER_ERRORS = (ImageError, WeightsError, DeviceError, EnrollmentError, BackendError)
 
 
-def load_engine(args: argparse.Namespace) -> Engine:
+def backend_choice(args: argparse.Namespace) -> str | None:
+    return getattr(args, "backend", None) or os.environ.get("PROCTOR_BACKEND") or None
 
+
+def load_engine(args: argparse.Namespace, backend: str | None = None) -> Engine:
+    device = pick_device(args.device)
+    chosen = resolve(backend or backend_choice(args), device)  # an unknown name fails before any loading
     name = args.model or weights.DEFAULT_MODEL
     spec = weights.spec_for(name)
     if not weights.is_fetched(spec):
         weights.fetch(name, quiet=not show_progress(args))
-    return Engine(name, device=args.device)
+    return Engine(name, device=device, backend=chosen)
 
 
 def cmd_models_list(args: argparse.Namespace) -> int:
@@ -68,15 +77,31 @@ def cmd_models_fetch(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
+    graphs = export_graphs(spec, show_progress(args))
     data = None if args.no_dataset else dataset.fetch_dataset(quiet=not show_progress(args))
     if args.json:
         emit_json({"model": name, "path": str(spec.path), "sha256": weights.sha256_file(spec.path),
-                   "dataset": str(data) if data else None})
+                   "onnx": [str(p) for p in graphs], "dataset": str(data) if data else None})
     else:
         print(f"{name}: ready at {spec.path}")
+        if graphs:
+            print(f"ONNX graphs: {graphs[0].parent.parent}")
         if data:
             print(f"evaluation photos: {data}")
     return 0
+
+
+def export_graphs(spec: weights.ModelSpec, verbose: bool) -> list[Path]:
+    """Export the ONNX graphs once (re-exported when the weights change); none without onnxruntime."""
+    if not onnxruntime_installed():
+        return []
+    from models.backends.export import export_all
+
+    def say(what: str) -> None:
+        if verbose:
+            print(f"exporting {what} to ONNX", file=sys.stderr)
+
+    return export_all(spec, on_export=say)
 
 
 def cmd_faces_detect(args: argparse.Namespace) -> int:

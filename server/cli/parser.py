@@ -43,9 +43,17 @@ def _db_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, help="TOML settings file (see docs/configuration.md)")
 
 
+def _backend_arg(p: argparse.ArgumentParser, default: str | None = None) -> None:
+    # Checked by the handler (models.backends.select), so the error is our one line, not argparse's.
+    p.add_argument("--backend", default=default,
+                   help="inference backend: auto, torch or onnxruntime (default: PROCTOR_BACKEND or auto, "
+                        "which is ONNX Runtime where it runs)")
+
+
 def _engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, help="registry name (default: facenet-msceleb-128)")
     p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: automatic; PROCTOR_DEVICE)")
+    _backend_arg(p)
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
 
@@ -83,7 +91,7 @@ def _engine(sub: Any) -> None:
 
     bench = sub.add_parser("bench", help="benchmarks (results belong in docs/benchmarks.md)")
     bsub = bench.add_subparsers(dest="bench_command", required=True, parser_class=type(bench))
-    p = bsub.add_parser("inference", help="naive per-frame loop vs the dynamic batcher")
+    p = bsub.add_parser("inference", help="naive per-frame loop vs the dynamic batcher, for every backend")
     p.add_argument("--frames", type=int, default=96)
     p.add_argument("--clients", type=int, default=32)
     p.add_argument("--max-batch-size", type=int, default=32)
@@ -102,6 +110,7 @@ def _bench_streams(sub: Any) -> None:
     p.add_argument("--max-batch-size", type=int, default=None, help="batcher flush size (default: the server's)")
     p.add_argument("--max-wait-ms", type=float, default=None, help="batcher max wait (default: the server's)")
     p.add_argument("--device", default="cpu", help="inference device: cpu (default), cuda or cuda:N")
+    _backend_arg(p)
     p.add_argument("--workers", type=int, default=0,
                    help="0 = in-process batcher (default); K >= 1 = K `proctor worker` processes over Redis")
     p.add_argument("--redis-url", default=None,
@@ -116,6 +125,7 @@ def _serve(sub: Any) -> None:
     p.add_argument("--port", type=int)
     p.add_argument("--certfile", help="TLS certificate (PEM); needed for a camera on any host but localhost")
     p.add_argument("--keyfile", help="TLS private key (PEM)")
+    _backend_arg(p)
     _db_args(p)
     p.set_defaults(handler="server.cli.serve:cmd_serve")
 
@@ -187,6 +197,7 @@ def _worker(sub: Any) -> None:
                    help=f"Redis to consume from (default: PROCTOR_REDIS_URL or {DEFAULT_REDIS_URL})")
     p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: automatic; PROCTOR_DEVICE)")
     p.add_argument("--model", default=None, help="registry name (default: facenet-msceleb-128)")
+    _backend_arg(p, os.environ.get("PROCTOR_BACKEND"))
     p.add_argument("--batch-size", type=int, default=16, help="jobs per XREADGROUP and per inference batch")
     p.add_argument("--max-wait-ms", type=float, default=20.0, help="how long a partial batch waits to fill")
     p.add_argument("--claim-idle-ms", type=int, default=10_000,

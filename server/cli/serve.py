@@ -10,6 +10,7 @@ import ssl
 
 from aiohttp import web
 
+from models.backends import BackendError
 from models.device import DeviceError
 from models.weights import WeightsError
 from proctor.passwords import hash_password
@@ -18,12 +19,13 @@ from ..app import create_app
 from ..keys import SERVICES
 from .base import CliError, settings_from
 
-USER_ERRORS = (WeightsError, DeviceError)
+USER_ERRORS = (WeightsError, DeviceError, BackendError)
 DEMO_SRN = "DEMO0001"
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    settings = settings_from(args, host=args.host, port=args.port, certfile=args.certfile, keyfile=args.keyfile)
+    settings = settings_from(args, host=args.host, port=args.port, certfile=args.certfile, keyfile=args.keyfile,
+                             backend=args.backend)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -7,6 +7,7 @@ import asyncio
 import sys
 
 from models import weights
+from models.detector import DetectorConfig
 from models.engine import Engine
 from models.enroll import EnrollmentError, enroll, vectors_to_bytes
 from models.images import ImageError
@@ -37,7 +38,8 @@ def cmd_students_add(args: argparse.Namespace) -> int:
     enrollment = None
     if photos:
         weights.fetch(settings.model, quiet=True)
-        engine = Engine(settings.model, device=settings.device or None)
+        engine = Engine(settings.model, device=settings.device or None, backend=settings.backend,
+                        detector=DetectorConfig(min_face_px=settings.min_face_px))
         enrollment = enroll(engine, photos)  # EnrollmentError → exit 2 with the reason
 
     async def run() -> int:

@@ -12,6 +12,7 @@ import sys
 from redis.exceptions import RedisError
 
 from models import weights
+from models.backends import BackendError
 from models.device import DeviceError
 from models.engine import Engine
 from models.weights import WeightsError
@@ -19,7 +20,7 @@ from models.worker import Worker, WorkerConfig, redis_client
 
 from .base import CliError
 
-USER_ERRORS = (WeightsError, DeviceError)
+USER_ERRORS = (WeightsError, DeviceError, BackendError)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -29,7 +30,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     # Readiness: weights are fetched and sha-verified, and the model loaded, BEFORE the worker
     # joins the group, so a corrupt file exits 2 (WeightsError) having consumed nothing.
     weights.fetch(name, quiet=True)
-    engine = Engine(name, device=args.device)
+    engine = Engine(name, device=args.device, backend=args.backend)
     consumer = args.consumer or f"{socket.gethostname()}-{os.getpid()}"
     return asyncio.run(_serve(engine, args, consumer))
 
@@ -48,7 +49,7 @@ async def _serve(engine: Engine, args: argparse.Namespace, consumer: str) -> int
             await worker.start()
         except RedisError as exc:
             raise CliError(f"cannot join the worker group at {args.redis_url}: {exc}") from exc
-        print(f"proctor worker {consumer}: ready ({engine.model_name} on {engine.device}, "
+        print(f"proctor worker {consumer}: ready ({engine.model_name} on {engine.backend.detail}, "
               f"batch {args.batch_size})", file=sys.stderr, flush=True)
         waiting = asyncio.create_task(worker.wait(), name="worker-wait")
         stopping = asyncio.create_task(stop.wait(), name="worker-stop")
