@@ -12,6 +12,7 @@ full detection, so a second person entering the view is seen on the next sample.
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,9 +55,11 @@ class DetectorConfig:
 class Detector:
     """MTCNN on batches of RGB frames of any sizes; returns confident faces per frame."""
 
-    def __init__(self, backend: Backend, config: DetectorConfig | None = None) -> None:
+    def __init__(self, backend: Backend, config: DetectorConfig | None = None,
+                 timings: MutableMapping[str, float] | None = None) -> None:
         self.backend = backend
         self.config = config or DetectorConfig()
+        self.timings = timings  # where mtcnn adds its resampling seconds, if anyone asks
 
     def detect(self, frames: list[RGBImage]) -> list[list[FaceBox]]:
         """Detect faces in every frame; frames of the same size share one pass through the cascade."""
@@ -68,7 +71,7 @@ class Detector:
             first = frames[idxs[0]]
             min_face = scaled_px(self.config.min_face_px, first)
             batch = np.stack([frames[i] for i in idxs]) if len(idxs) > 1 else first[None]
-            found = mtcnn.detect(self.backend, batch, min_face, self.config.thresholds)
+            found = mtcnn.detect(self.backend, batch, min_face, self.config.thresholds, self.timings)
             for i, det in zip(idxs, found, strict=True):
                 results[i] = self._keep(det, min_face)
         return results

@@ -8,6 +8,8 @@ and one embedding call for every face that needs embedding, one matrix product p
 
 from __future__ import annotations
 
+import time
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -65,7 +67,9 @@ class Engine:
         self.threshold = self.spec.threshold if threshold is None else threshold
         self.quality = quality or QualityConfig()
         self.backend = select.create(backend, self.spec, self.device, network)
-        self.detector = Detector(self.backend, detector)
+        # Seconds spent per stage (for `bench inference`); written by the one thread that runs the engine.
+        self.stage_seconds: defaultdict[str, float] = defaultdict(float)
+        self.detector = Detector(self.backend, detector, self.stage_seconds)
         self.embedder = Embedder(self.backend, self.spec.dim)
 
     @property
@@ -99,7 +103,10 @@ class Engine:
                 good.append(i)
             except (ImageError, ValueError) as exc:
                 results[i] = exc
+        t0 = time.perf_counter()
         detections = self.detector.detect([requests[i].frame for i in good]) if good else []
+        t1 = time.perf_counter()
+        self.stage_seconds["detect"] += t1 - t0
         to_embed: list[tuple[int, FaceBox]] = []
         for i, faces in zip(good, detections, strict=True):
             if not faces:
@@ -113,12 +120,19 @@ class Engine:
             else:
                 to_embed.append((i, faces[0]))
         if to_embed:
-            embs = self.embed_faces([requests[i].frame for i, _ in to_embed], [b for _, b in to_embed])
+            t1 = time.perf_counter()
+            crops = face_crops([requests[i].frame for i, _ in to_embed], [b for _, b in to_embed])
+            t2 = time.perf_counter()
+            embs = self.embedder.embed(crops)
+            t3 = time.perf_counter()
+            self.stage_seconds["crop"] += t2 - t1
+            self.stage_seconds["embed"] += t3 - t2
             for (i, box), emb in zip(to_embed, embs, strict=True):
                 score = best_cosine(emb, np.asarray(requests[i].references, dtype=np.float32))
                 match = score >= self.threshold
                 results[i] = Verdict(faces=1, score=round(score, 4), match=match,
                                      reason="ok" if match else "mismatch", boxes=(box,))
+            self.stage_seconds["match"] += time.perf_counter() - t3
         if any(r is None for r in results):
             raise RuntimeError("engine produced fewer verdicts than requests")
         return [r for r in results if r is not None]

@@ -14,6 +14,8 @@ The cascade is the published one (Zhang et al. 2016; the thresholds and NMS step
 
 from __future__ import annotations
 
+import time
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -112,14 +114,20 @@ def _pnet_candidates(reg: F32, prob: F32, scale: float, threshold: float
 
 
 def detect(nets: Networks, frames: NDArray[np.uint8], min_face: float,
-           thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7)) -> list[Detections]:
-    """Run the cascade on (N, H, W, 3) uint8 frames of one size; min_face in full-resolution pixels."""
+           thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7),
+           timings: MutableMapping[str, float] | None = None) -> list[Detections]:
+    """Run the cascade on (N, H, W, 3) uint8 frames of one size; min_face in full-resolution pixels.
+
+    `timings["resize"]` accumulates the seconds spent resampling (pyramid levels, crops)."""
+    clock = _Clock()
     n, h, w = frames.shape[:3]
-    table = resample.integral(frames)
+    with clock:
+        table = resample.integral(frames)
     # Stage 1: P-Net over the pyramid, one call per level for the whole batch.
     idx_parts, box_parts, score_parts, reg_parts = [], [], [], []
     for scale in pyramid(h, w, min_face):
-        x = resample.level(frames, int(h * scale + 1), int(w * scale + 1))
+        with clock:
+            x = resample.level(frames, int(h * scale + 1), int(w * scale + 1))
         reg, prob = nets.pnet(x)
         idx, boxes, score, r = _pnet_candidates(reg, prob, scale, thresholds[0])
         keep = nms(boxes, score, idx, 0.5)
@@ -135,7 +143,9 @@ def detect(nets: Networks, frames: NDArray[np.uint8], min_face: float,
     idx, boxes = idx[keep], square(regress_pnet(boxes[keep], np.concatenate(reg_parts)[keep]))
     # Stage 2: R-Net on 24×24 crops of every candidate of every frame, in one call.
     if len(boxes):
-        reg, prob = nets.rnet(resample.crops(table, idx, boxes, 24))
+        with clock:
+            x = resample.crops(table, idx, boxes, 24)
+        reg, prob = nets.rnet(x)
         ok = prob[:, 1] > thresholds[1]
         idx, boxes, score, reg = idx[ok], boxes[ok], prob[ok, 1].astype(np.float64), reg[ok]
         keep = nms(boxes, score, idx, 0.7)
@@ -144,7 +154,9 @@ def detect(nets: Networks, frames: NDArray[np.uint8], min_face: float,
     points = np.zeros((0, 5, 2))
     score = np.zeros(0)
     if len(boxes):
-        reg, marks, prob = nets.onet(resample.crops(table, idx, boxes, 48))
+        with clock:
+            x = resample.crops(table, idx, boxes, 48)
+        reg, marks, prob = nets.onet(x)
         ok = prob[:, 1] > thresholds[2]
         idx, boxes, score, reg, marks = idx[ok], boxes[ok], prob[ok, 1].astype(np.float64), reg[ok], marks[ok]
         bw = (boxes[:, 2] - boxes[:, 0] + 1)[:, None]
@@ -153,6 +165,8 @@ def detect(nets: Networks, frames: NDArray[np.uint8], min_face: float,
         boxes = regress(boxes, reg)
         keep = nms(boxes, score, idx, 0.7, method="min")
         idx, boxes, score, points = idx[keep], boxes[keep], score[keep], points[keep]
+    if timings is not None:
+        timings["resize"] = timings.get("resize", 0.0) + clock.seconds
     out = []
     for i in range(n):
         mine = np.nonzero(idx == i)[0]
@@ -168,6 +182,20 @@ def regress_pnet(boxes: F64, reg: F32) -> F64:
     h = (boxes[:, 3] - boxes[:, 1])[:, None]
     out: F64 = boxes + reg.astype(np.float64) * np.concatenate([w, h, w, h], axis=1)
     return out
+
+
+class _Clock:
+    """Adds up the time spent inside `with clock:` blocks."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._t = 0.0
+
+    def __enter__(self) -> None:
+        self._t = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds += time.perf_counter() - self._t
 
 
 def _empty() -> Detections:
