@@ -48,7 +48,9 @@ class DetectorConfig:
     """Knobs that decide what counts as a face."""
 
     min_face_px: float = 32.0  # smallest face looked for, in a 640×480 frame (see the module docstring)
-    prob_floor: float = 0.95  # hands and objects scored 0.86–0.87 here; real faces ≥ 0.975
+    # Hands and objects scored 0.86–0.87 here and large real faces ≥ 0.975, but a second person's
+    # 22–44 px face (1.5–2 m away) scores 0.89–0.94 (tests/test_backends.py): 0.90 keeps them.
+    prob_floor: float = 0.90
     thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7)  # P/R/O-Net stage thresholds
 
 

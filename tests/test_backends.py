@@ -109,6 +109,7 @@ def test_exported_networks_match_torch(engine: Engine, torch_engine: Engine) -> 
 # --- parity on the bundled labelled photos -------------------------------------------------------
 
 
+@pytest.mark.timeout(900)  # two full evaluations, one of them in torch
 def test_eval_agrees_between_torch_and_the_default_backend(engine: Engine, torch_engine: Engine,
                                                            dataset_root: Path) -> None:
     ours = evaluate(engine, dataset_root / "val", dataset_root / "train")
@@ -126,6 +127,7 @@ def _with_onlooker(student: RGBImage, onlooker: RGBImage, engine: Engine, face_p
                    size: tuple[int, int]) -> RGBImage:
     """The student's frame with a second face of `face_px` width pasted near the top-left corner."""
     frame = photo_to_frame(student, size).copy()
+    onlooker = photo_to_frame(onlooker)
     (face,) = engine.detect([onlooker])[0][:1]
     x1, y1, x2, y2 = face.box
     w = x2 - x1
