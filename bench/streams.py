@@ -88,7 +88,8 @@ def cmd_bench_streams(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in (("sample_interval_s", args.interval), ("max_batch_size", args.max_batch_size),
                                    ("max_wait_ms", args.max_wait_ms)) if v is not None}
     try:
-        settings = Settings(device=args.device, demo=False, **overrides).validate()
+        settings = Settings(device=args.device, demo=False, backend=args.backend or os.environ.get(
+            "PROCTOR_BACKEND", "auto"), **overrides).validate()
     except ConfigError as exc:
         raise CliError(str(exc).replace("sample_interval_s", "--interval")) from None
     if args.seconds < settings.sample_interval_s:
@@ -190,7 +191,7 @@ async def run_streams_bench(settings: Any, clients: int, seconds: float, progres
                 if workers:
                     assert redis_url is not None
                     settings = replace(settings, redis_url=redis_url)
-                    pool = await start_workers(workers, redis_url, settings.device)  # load while the app does
+                    pool = await start_workers(workers, redis_url, settings.device, settings.backend)  # load meanwhile
                 app = create_app(settings)
                 runner = web.AppRunner(app, handle_signals=False)
                 await runner.setup()  # runs cleanup_ctx: database, model load, batcher (or Redis verifier)
@@ -306,6 +307,7 @@ async def _drive(app: web.Application, verified: list[tuple[float, float, str]],
         "mode": "distributed" if pool else "local", "workers": len(pool),
         "clients": n, "seconds": seconds, "interval_s": interval, "frame_size": list(FRAME_SIZE), "fps": FPS,
         "device": str(local.engine.device) if local is not None else settings.device, "model": verifier.model_name,
+        "backend": local.engine.backend.detail if local is not None else settings.backend,
         "max_batch_size": settings.max_batch_size, "max_wait_ms": settings.max_wait_ms,
         "verify_timeout_s": settings.verify_timeout_s, "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),

@@ -64,13 +64,14 @@ class WorkerProcess:
         return code
 
 
-async def start_workers(k: int, redis_url: str, device: str) -> list[WorkerProcess]:
+async def start_workers(k: int, redis_url: str, device: str, backend: str = "auto") -> list[WorkerProcess]:
     env = {**os.environ, "PROCTOR_HOME": str(proctor_home())}
     workers = []
     for i in range(1, k + 1):
         name = f"w{i}"
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "server.cli", "worker", "--redis-url", redis_url, "--device", device,
+            "--backend", backend,
             "--consumer", name, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE, env=env)
         workers.append(WorkerProcess(name, proc))
