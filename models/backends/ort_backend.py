@@ -54,6 +54,9 @@ class OrtBackend:
         options.intra_op_num_threads = threads or cpu_threads()
         options.inter_op_num_threads = 1
         options.log_severity_level = 3  # warnings about unused initialisers are noise
+        # Spinning worker threads win a few percent on an idle machine and lose badly on a shared one
+        # (a server's cores also run aiortc's decoders and the event loop).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             small = _providers(device, False)
             self._p, self._r, self._o = (ort.InferenceSession(str(mtcnn[n]), options, providers=small)
