@@ -25,6 +25,9 @@ class FaceBox:
 
     box: tuple[float, float, float, float]  # x1, y1, x2, y2
     prob: float  # MTCNN O-Net probability
+    # MTCNN's five points (x, y): the eye on the image's left, the other eye, nose, mouth corners
+    # (image-left first); () when unknown. Head yaw is read from them (models.pose).
+    landmarks: tuple[tuple[float, float], ...] = ()
 
     @property
     def size(self) -> float:
@@ -68,11 +71,12 @@ class Detector:
         for (h, w), idxs in groups.items():
             batch = self._to_tensor([frames[i] for i in idxs], (h, w))
             with torch.inference_mode():
-                batch_boxes, _ = detect_face(batch, self.config.min_face_px, self._pnet, self._rnet,
+                batch_boxes, batch_points = detect_face(batch, self.config.min_face_px, self._pnet, self._rnet,
                                              self._onet, list(self.config.thresholds), self._factor,
                                              self.device)
-            for i, boxes in zip(idxs, batch_boxes, strict=True):
-                results[i] = self._keep(np.asarray(boxes, dtype=np.float64).reshape(-1, 5), scales[i],
+            for i, boxes, points in zip(idxs, batch_boxes, batch_points, strict=True):
+                results[i] = self._keep(np.asarray(boxes, dtype=np.float64).reshape(-1, 5),
+                                        np.asarray(points, dtype=np.float64).reshape(-1, 5, 2), scales[i],
                                         frames[i].shape[0], frames[i].shape[1])
         return results
 
@@ -93,13 +97,15 @@ class Detector:
         x = F.interpolate(x, size=size, mode="area")
         return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
 
-    def _keep(self, boxes: np.ndarray, scale: float, h: int, w: int) -> list[FaceBox]:
+    def _keep(self, boxes: np.ndarray, points: np.ndarray, scale: float, h: int, w: int) -> list[FaceBox]:
         min_side = self.config.min_face_frac * min(h, w)
         faces = []
-        for x1, y1, x2, y2, prob in boxes:
+        for k, (x1, y1, x2, y2, prob) in enumerate(boxes):
+            marks = tuple((float(x / scale), float(y / scale)) for x, y in points[k]) if k < len(points) else ()
             box = FaceBox(
                 box=(max(0.0, x1 / scale), max(0.0, y1 / scale), min(float(w), x2 / scale), min(float(h), y2 / scale)),
                 prob=float(prob),
+                landmarks=marks,
             )
             if box.prob >= self.config.prob_floor and box.size >= min_side:
                 faces.append(box)

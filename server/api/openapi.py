@@ -43,6 +43,7 @@ PROGRESS_MODULE: S = obj({**MODULE["properties"], "credited_seconds": NUM,
 FLAG: S = obj({"kind": STR, "started_at": NUM, "ended_at": NULLABLE_NUM}, ["kind", "started_at", "ended_at"])
 SESSION: S = obj({"id": STR, "topic_id": STR, "module_id": STR, "state": STR, "reason": STR, "live": BOOL,
                   "started_at": NUM, "ended_at": NULLABLE_NUM, "end_reason": NULLABLE_STR, "credited_seconds": NUM,
+                  "provisional_seconds": NUM, "voided_seconds": NUM,
                   "samples": obj({"total": INT, "verified": INT}, ["total", "verified"]),
                   "flags": {"type": "array", "items": FLAG}},
                  ["id", "topic_id", "state", "reason", "credited_seconds", "samples", "flags"])
