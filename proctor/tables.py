@@ -4,7 +4,8 @@ Times are float epoch seconds (UTC by definition) in DOUBLE PRECISION columns: p
 SQLite and PostgreSQL, exact to well under a microsecond, and directly comparable with `Clock.now()`.
 
 Alembic revisions `0001_initial`, `0002_security`, `0003_review` and `0004_liveness` create exactly
-these tables; `tests/test_ledger.py` checks that the migrated schema and this metadata agree, so a change here needs a new revision.
+these tables; `tests/test_ledger.py` checks that the migrated schema and this metadata agree, so a
+change here needs a new revision.
 """
 
 from __future__ import annotations
