@@ -82,7 +82,7 @@ class LivenessLedger:
                     _CV, {"session_id": session_id, "up_to_seq": v.up_to_seq, "seconds": v.seconds,
                           "reason": v.reason, "at": v.at}, ["session_id", "up_to_seq"]))).first()
                 if inserted is not None:
-                    await audit.append(conn, at=v.at, action="credit_void", actor=owner,
+                    await audit.append(conn, at=v.at, action="credit_voided", actor=owner,
                                        subject=f"session:{session_id}",
                                        details={"up_to_seq": v.up_to_seq, "seconds": v.seconds, "reason": v.reason})
             for r in live.resolved:

@@ -106,6 +106,8 @@ def _bench_streams(sub: Any) -> None:
                    help="0 = in-process batcher (default); K >= 1 = K `proctor worker` processes over Redis")
     p.add_argument("--redis-url", default=None,
                    help="Redis for --workers >= 1 (default: a private redis-server on a free port, stopped after)")
+    p.add_argument("--liveness", action="store_true",
+                   help="liveness challenges on (off by default, so figures compare with earlier runs)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(handler="bench.streams:cmd_bench_streams")
 

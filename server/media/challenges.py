@@ -63,17 +63,17 @@ class ChallengeRelay:
             ch = r.challenge
             self._send({"type": "challenge_result", "challenge_id": ch.challenge_id, "passed": r.passed})
             self._publish("challenge_result", challenge_id=ch.challenge_id, action=ch.action.value,
-                          attempt=ch.attempt, passed=r.passed, at=r.at)
+                          attempt=ch.attempt, passed=r.passed, decided_at=r.at)
         if live.void is not None:
             v = live.void
             self._send({"type": "credit_voided", "seconds": round(v.seconds, 3), "reason": v.reason,
                         "message": VOID_MESSAGES.get(v.reason, "")})
-            self._publish("credit_voided", seconds=round(v.seconds, 3), reason=v.reason, at=v.at)
+            self._publish("credit_voided", seconds=round(v.seconds, 3), reason=v.reason, voided_at=v.at)
         if live.issued is not None:
             ch = live.issued
             self._send(ch.to_json(timeout))
             self._publish("challenge_issued", challenge_id=ch.challenge_id, action=ch.action.value,
-                          attempt=ch.attempt, at=ch.issued_at, deadline=ch.deadline)
+                          attempt=ch.attempt, issued_at=ch.issued_at, deadline=ch.deadline)
 
     def status(self) -> dict[str, object]:
         """The liveness fields of the page's status message."""
