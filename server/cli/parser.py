@@ -75,9 +75,15 @@ def _engine(sub: Any) -> None:
     _engine_args(p)
     p.set_defaults(handler="server.cli.faces:cmd_faces_compare")
 
-    p = sub.add_parser("eval", help="ROC figures on a labelled tree (one folder per person)")
+    p = sub.add_parser("eval", help="ROC figures on a labelled tree (one folder per person); "
+                                    "`eval liveness [DIR]`: APCER/BPCER of the liveness check")
     p.add_argument("dir", type=Path)
+    p.add_argument("liveness_dir", type=Path, nargs="?", default=None,
+                   help="with `eval liveness`: the labelled tree (default: the bundled photos)")
     p.add_argument("--references", type=Path, help="score DIR as probes against this tree, best-of-k")
+    p.add_argument("--min-turn", type=float, default=None, help="eval liveness: yaw-ratio threshold (default 0.17)")
+    p.add_argument("--limit", type=int, default=None, help="eval liveness: at most this many photos per person")
+    p.add_argument("--no-cache", action="store_true", help="eval liveness: measure everything again")
     _engine_args(p)
     p.set_defaults(handler="server.cli.faces:cmd_eval")
 
