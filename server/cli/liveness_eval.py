@@ -100,14 +100,14 @@ def run_liveness_eval(args: argparse.Namespace, load_engine: Callable[[], Engine
     bar = tqdm(total=None, unit="img", desc="measuring", file=sys.stderr) if show_progress(args) else None
     tick = (lambda: bar.update(1)) if bar is not None else None
     try:
-        return _evaluate(cache, photos, min_turn, threshold, tick)
+        return evaluate_liveness(cache, photos, min_turn, threshold, tick)
     finally:
         cache.save()
         if bar is not None:
             bar.close()
 
 
-def _evaluate(cache: MeasureCache, photos: dict[str, list[Path]], min_turn: float, threshold: float,
+def evaluate_liveness(cache: MeasureCache, photos: dict[str, list[Path]], min_turn: float, threshold: float,
               tick: object) -> dict[str, object]:
     shots = _measure_shots(cache, photos, tick)
     by_person: dict[str, list[Shot]] = {}
