@@ -27,7 +27,8 @@ from .pose import face_change, yaw_ratio
 
 CARD_ANGLES = (-45.0, -30.0, -20.0, 20.0, 30.0, 45.0)  # a printed card turned about its vertical axis
 FOCAL_FACTOR = 2.7  # the camera's focal length in image widths (a laptop camera's ≈ 65° field of view)
-STILL_MOVES = ((-30, 0, 1.0), (30, 0, 1.0), (0, -20, 1.0), (0, 0, 0.85), (0, 0, 1.15))  # dx, dy, scale
+STILL_MOVES = ((-30, -10, 0.9), (0, 0, 1.0), (30, 10, 1.1))  # dx, dy, scale: moved about, nearer and further
+SAVE_EVERY = 25  # new measurements between saves: a long run that is stopped keeps most of its work
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,8 @@ class MeasureCache:
             emb = tuple(float(x) for x in self.engine.embed_faces([image], faces)[0])
         m = Measure(len(faces), yaw, emb)
         self._data[key] = m.to_json()
+        if self.misses % SAVE_EVERY == 0:
+            self.save()
         return m
 
     def save(self) -> None:
