@@ -14,10 +14,13 @@ from server.cli.liveness_eval import ATTACKS, evaluate_liveness
 
 @pytest.fixture(scope="module")
 def subset(dataset_root: Path) -> dict[str, list[Path]]:
-    """Two people, each with frontal photos and at least one clearly turned head."""
+    """Two people: a frontal and a turned photo of one (r ≈ +0.06 and +0.34), a turned photo of the other.
+
+    Small on purpose (every photo becomes a dozen detections); the full figures come from
+    `proctor eval liveness --json` (docs/benchmarks.md).
+    """
     train = people(dataset_root / "train")
-    return {"madonna": [train["madonna"][i] for i in (0, 2, 4, 8)],
-            "jerry_seinfeld": [train["jerry_seinfeld"][i] for i in (2, 4, 6)]}
+    return {"madonna": [train["madonna"][i] for i in (0, 8)], "jerry_seinfeld": [train["jerry_seinfeld"][6]]}
 
 
 def test_attacks_are_rejected_and_a_rerun_is_served_from_the_cache(engine: Any, subset: dict[str, list[Path]],
@@ -29,7 +32,7 @@ def test_attacks_are_rejected_and_a_rerun_is_served_from_the_cache(engine: Any, 
     bona = report["bona_fide"]
     attacks = report["attacks"]
     assert isinstance(bona, dict) and isinstance(attacks, dict)
-    assert bona["attempts"] > 0 and bona["bpcer"] is not None
+    assert bona["attempts"] > 0 and bona["bpcer"] is not None  # no gallery is left here: identity decides it
     for kind in ATTACKS:
         assert attacks[kind]["attempts"] > 0, kind
         assert attacks[kind]["apcer"] == 0, (kind, attacks[kind])
