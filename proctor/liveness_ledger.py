@@ -121,8 +121,11 @@ async def provisional_seconds(db: Database, session_id: str) -> float:
     """Seconds earned and neither confirmed nor voided (0 for an ended session)."""
     confirmed = select(_CI.c.seq).where(_CI.c.session_id == session_id)
     voided = select(func.coalesce(func.max(_CV.c.up_to_seq), -1)).where(_CV.c.session_id == session_id)
+    live = select(_LS.c.id).where(_LS.c.id == session_id, _LS.c.ended_at.is_(None))
+    # An ended session has nothing pending: its end settled it, or (a crash) nothing ever confirmed it.
     query = select(func.coalesce(func.sum(_PI.c.seconds), 0.0)).where(
-        _PI.c.session_id == session_id, _PI.c.seq.not_in(confirmed), _PI.c.seq > voided.scalar_subquery())
+        _PI.c.session_id == session_id, _PI.c.session_id.in_(live), _PI.c.seq.not_in(confirmed),
+        _PI.c.seq > voided.scalar_subquery())
     async with db.engine.connect() as conn:
         return float((await conn.execute(query)).scalar_one())
 
