@@ -185,8 +185,9 @@ PATHS: dict[str, dict[str, S]] = {
     "/api/proctor/sessions/{session_id}/timeline": {"get": {
         **op("Samples, credited intervals, flags and adjustments of a session",
              obj({"session": obj({}), "samples": {"type": "array"}, "intervals": {"type": "array"},
-                  "flags": {"type": "array"}, "adjustments": {"type": "array"}},
-                 ["session", "samples", "intervals", "flags", "adjustments"]), (403, 404)),
+                  "flags": {"type": "array"}, "adjustments": {"type": "array"},
+                  "challenges": {"type": "array"}},  # liveness head-turn checks, in the order issued
+                 ["session", "samples", "intervals", "flags", "adjustments", "challenges"]), (403, 404)),
         "parameters": SESSION_ID}},
     "/api/proctor/sessions/{session_id}/view": {"post": {
         **op("Watch a student's live video: SDP offer (recvonly) in, answer out",
