@@ -8,14 +8,15 @@ baseline, identity against the person's gallery, the frozen-source watch):
 - bona fide: a frontal photo (|r| < 0.1) then a turned photo (|r| ≥ 0.25) of the same person, mirrored
   images included; the challenge asks the direction of the turn. Identity: the turned photo against
   the person's other photos (never the two of the pair, nor their mirrors).
-- still_photo: a photo moved about and nearer/further in a webcam frame; both actions.
+- still_photo: a photo moved about and nearer/further in a webcam frame; both actions. A frame counts
+  only if it still verifies as the victim (three references, as enrollment keeps), as in a session.
 - printed_card: a photo as a flat card turned ±20–45° in 3D (perspective, focal ≈ 2.7 × width); both actions.
 - frozen_frame: the same frame twice; rejected when the frozen-source watch fires or nothing turns.
 - wrong_direction: a bona fide turn replayed while the challenge asks the other direction.
 - other_person: another person's frontal→turned pair, against this person's gallery.
 
-For the attacks made of the victim's own photo (still, card, frozen) identity is assumed to pass:
-the attacker holds the right face, so only liveness can stop them.
+Identity is checked as a live session checks it: against three references of the person (their
+first other photos, unmirrored), never the photo presented, at the engine's threshold.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from .base import CliError, emit_json, show_progress
 
 FRONTAL = 0.1  # |r| below this is a frontal photo (a baseline)
 TURNED = 0.25  # |r| at least this is a clearly turned head
+REFS = 3  # references per student, as enrollment keeps
 ATTACKS = ("still_photo", "printed_card", "frozen_frame", "wrong_direction", "other_person")
 
 
@@ -115,7 +117,8 @@ def evaluate_liveness(cache: MeasureCache, photos: dict[str, list[Path]], min_tu
         by_person.setdefault(s.person, []).append(s)
 
     def gallery(person: str, exclude: set[str]) -> list[np.ndarray]:
-        return [s.embedding for s in by_person.get(person, []) if s.source not in exclude]
+        # Like an enrollment: three reference photos (unmirrored), never the photos presented.
+        return [s.embedding for s in by_person.get(person, []) if s.source not in exclude and not s.mirror][:REFS]
 
     pairs = [(a, b) for shots_ in by_person.values() for a in shots_ for b in shots_
              if abs(a.yaw) < FRONTAL and abs(b.yaw) >= TURNED and a.source != b.source]
@@ -138,7 +141,11 @@ def evaluate_liveness(cache: MeasureCache, photos: dict[str, list[Path]], min_tu
         for kind, frames in (("still_photo", still_moves(s.image)),
                              ("printed_card", [card(s.image, a) for a in CARD_ANGLES])):
             base = cache.measure(frames[0] if kind == "still_photo" else s.image, embed=False).yaw
-            yaws = [m.yaw for m in (cache.measure(f, embed=False) for f in frames) if m.yaw is not None]
+            refs = gallery(s.person, {s.source})
+            # A frame only counts if it still verifies as the victim, as in a live session.
+            yaws = [m.yaw for m in (cache.measure(f) for f in frames)
+                    if m.yaw is not None and m.embedding is not None
+                    and _best(np.asarray(m.embedding, np.float32), refs) >= threshold]
             if callable(tick):
                 tick()
             if base is None:
