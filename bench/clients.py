@@ -28,6 +28,10 @@ class FramesTrack(VideoStreamTrack):
         self._fps = fps
         self._began: float | None = None
 
+    def show(self, frames: list[np.ndarray]) -> None:
+        """Switch the clip (e.g. to a turned head, answering a liveness challenge)."""
+        self._frames = [av.VideoFrame.from_ndarray(f, format="rgb24") for f in frames]
+
     async def recv(self) -> av.VideoFrame:
         if self.readyState != "live":
             raise MediaStreamError  # stop() ends the stream, as a camera unplugged would
@@ -36,7 +40,8 @@ class FramesTrack(VideoStreamTrack):
             self._began = time.monotonic()
         due = self._began + self._i / self._fps
         await asyncio.sleep(max(0.0, due - time.monotonic()))
-        frame = self._frames[self._i % len(self._frames)]
+        frames = self._frames
+        frame = frames[self._i % len(frames)]
         frame.pts = self._i * (90000 // self._fps)
         frame.time_base = Fraction(1, 90000)
         self._i += 1
@@ -57,6 +62,9 @@ class StreamClient:
         self.pc = RTCPeerConnection()
         self.track: FramesTrack | None = None
         self.statuses: list[dict[str, Any]] = []
+        self.messages: list[dict[str, Any]] = []  # every other message (challenges, results, voids)
+        # Called on a liveness challenge; a test switches the clip here to answer it.
+        self.on_challenge: Callable[[dict[str, Any]], None] | None = None
         self.ended: dict[str, Any] | None = None
         self.session_id: str | None = None
         self.connected_at: float | None = None
@@ -82,6 +90,10 @@ class StreamClient:
                 self.statuses.append({**data, "received_at": time.monotonic(), "received_wall": time.time()})
             elif data["type"] == "ended":
                 self.ended = data
+            else:
+                self.messages.append({**data, "received_at": time.monotonic()})
+                if data["type"] == "challenge" and self.on_challenge is not None:
+                    self.on_challenge(data)
             self._changed.set()
 
         @self.pc.on("connectionstatechange")
@@ -105,6 +117,13 @@ class StreamClient:
         """Wait until the status messages satisfy `predicate` (event-driven, bounded)."""
         async with asyncio.timeout(within):
             while not predicate(self.statuses):
+                self._changed.clear()
+                await self._changed.wait()
+
+    async def wait_message(self, predicate: Callable[[list[dict[str, Any]]], bool], within: float = 60) -> None:
+        """Wait until the non-status messages satisfy `predicate` (event-driven, bounded)."""
+        async with asyncio.timeout(within):
+            while not predicate(self.messages):
                 self._changed.clear()
                 await self._changed.wait()
 

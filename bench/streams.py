@@ -90,6 +90,7 @@ def cmd_bench_streams(args: argparse.Namespace) -> int:
     try:
         settings = Settings(device=args.device, demo=False, backend=args.backend or os.environ.get(
             "PROCTOR_BACKEND", "auto"), **overrides).validate()
+        settings = Settings(device=args.device, demo=False, liveness=args.liveness, **overrides).validate()
     except ConfigError as exc:
         raise CliError(str(exc).replace("sample_interval_s", "--interval")) from None
     if args.seconds < settings.sample_interval_s:
@@ -328,6 +329,12 @@ async def _drive(app: web.Application, verified: list[tuple[float, float, str]],
                         "utime+stime over the same window",
         },
         "workers_cpu": workers_cpu,
+        "liveness": settings.liveness,
+        "verifier_load": {
+            "verifications": len(lat), "per_stream_per_s": round(len(lat) / window / n, 3),
+            "measured": "verifier calls started inside the window (every sample, including the faster ones "
+                        "taken while a liveness challenge is open), per stream per second",
+        },
         "streams_per_core_media": round(100 / media_per_stream, 2) if media_per_stream > 0 else None,
         "latency": {
             "sample_to_verdict_p50_ms": percentile_ms(lat, 50), "sample_to_verdict_p99_ms": p99,

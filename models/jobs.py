@@ -24,7 +24,8 @@ Verdict fields:
     match       "1" | "0"
     faces       int
     score       float, or "" for none
-    boxes       JSON [[x1, y1, x2, y2, prob], ...] in the *sent* frame's pixels
+    boxes       JSON [[x1, y1, x2, y2, prob, (lx1, ly1, … lx5, ly5)], ...] in the *sent* frame's pixels;
+                the ten landmark coordinates are optional (older workers send five numbers)
     error       "" or a short code (refs_missing, wrong_model, bad_job, engine_error): fail closed
 
 This module is pure (no Redis client): encoding and decoding only, so both sides and the tests agree.
@@ -155,7 +156,8 @@ def verdict_fields(job_id: str, verdict: Verdict | None, error: str = "") -> dic
     if verdict is None:
         return {"job": job_id.encode(), "reason": b"", "match": b"0", "faces": b"0", "score": b"",
                 "boxes": b"[]", "error": (error or ENGINE_ERROR).encode()}
-    boxes = [[*(round(v, 2) for v in b.box), round(b.prob, 4)] for b in verdict.boxes]
+    boxes = [[*(round(v, 2) for v in b.box), round(b.prob, 4), *(round(c, 2) for p in b.landmarks for c in p)]
+             for b in verdict.boxes]
     score = b"" if verdict.score is None else repr(verdict.score).encode()
     return {"job": job_id.encode(), "reason": verdict.reason.encode(), "match": b"1" if verdict.match else b"0",
             "faces": str(verdict.faces).encode(), "score": score, "boxes": json.dumps(boxes).encode(), "error": b""}
@@ -176,7 +178,8 @@ def verdict_from_fields(fields: Fields, scale: float = 1.0) -> WireVerdict:
         if error:
             return WireVerdict(job_id, None, error)
         score_raw = fields[b"score"]
-        boxes = tuple(FaceBox((b[0] / scale, b[1] / scale, b[2] / scale, b[3] / scale), float(b[4]))
+        boxes = tuple(FaceBox((b[0] / scale, b[1] / scale, b[2] / scale, b[3] / scale), float(b[4]),
+                              tuple((b[k] / scale, b[k + 1] / scale) for k in range(5, 15, 2)) if len(b) >= 15 else ())
                       for b in json.loads(fields[b"boxes"]))
         verdict = Verdict(faces=int(fields[b"faces"]), score=float(score_raw) if score_raw else None,
                           match=fields[b"match"] == b"1", reason=fields[b"reason"].decode(), boxes=boxes)

@@ -21,9 +21,13 @@ class Reason(StrEnum):
     CAMERA_LOST = "camera_lost"
     VERIFIER_UNAVAILABLE = "verifier_unavailable"
     TAB_HIDDEN = "tab_hidden"
+    STATIC_IMAGE = "static_image"  # liveness: the face region is frozen (a still played as a camera)
     # The two below describe a session, never a verifier verdict.
     NOT_STARTED = "not_started"
     ENDED = "ended"
+    # Flag kinds raised by liveness (proctor.provisional), never a sample's reason.
+    LIVENESS_FAILED = "liveness_failed"
+    VIRTUAL_CAMERA = "virtual_camera"
 
 
 @dataclass(frozen=True)

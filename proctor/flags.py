@@ -13,7 +13,8 @@ from proctor.credit import Reason, Sample
 # Reasons that reflect what the student did. VERIFIER_UNAVAILABLE (our outage) and LOW_QUALITY
 # (lighting, bandwidth) are deliberately absent: flagging them would blame the student for us.
 FLAG_KINDS: frozenset[Reason] = frozenset(
-    {Reason.NO_FACE, Reason.MULTIPLE_FACES, Reason.MISMATCH, Reason.CAMERA_LOST, Reason.TAB_HIDDEN}
+    {Reason.NO_FACE, Reason.MULTIPLE_FACES, Reason.MISMATCH, Reason.CAMERA_LOST, Reason.TAB_HIDDEN,
+     Reason.STATIC_IMAGE}
 )
 
 

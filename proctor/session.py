@@ -12,6 +12,7 @@ from typing import Literal
 from proctor.clock import Clock
 from proctor.credit import CreditedInterval, CreditPolicy, Reason, Sample, credit_between
 from proctor.flags import Flag, FlagTracker
+from proctor.provisional import LivenessUpdate, ProvisionalCredit
 
 State = Literal["verified", "unverified"]
 
@@ -24,6 +25,7 @@ class SessionUpdate:
     raised: list[Flag] = field(default_factory=list)  # flags opened by this event
     ended: list[Flag] = field(default_factory=list)  # flags closed by this event
     state_changed: bool = False  # whether (state, reason) differs from before the event
+    liveness: LivenessUpdate | None = None  # with liveness on: provisional credit, challenges, voids
 
 
 @dataclass
@@ -39,10 +41,16 @@ class LiveSession:
 
     Samples must be fed in time order; one whose time is not after the previous one is ignored
     (retries and reordered deliveries must never credit the same time twice).
+
+    With a `liveness` gate, credited intervals are provisional until a head-turn challenge passes
+    (`SessionUpdate.liveness`); `credited` is then always None and confirmed time arrives as
+    `liveness.confirmed`. Without one, every credited interval is final, as before liveness.
     """
 
-    def __init__(self, session_id: str, policy: CreditPolicy, clock: Clock) -> None:
+    def __init__(self, session_id: str, policy: CreditPolicy, clock: Clock, *,
+                 liveness: ProvisionalCredit | None = None) -> None:
         self.session_id = session_id
+        self.liveness = liveness
         self.policy = policy
         self._clock = clock
         self._tracker = FlagTracker(policy.flag_after)
@@ -82,7 +90,12 @@ class LiveSession:
 
     @property
     def credited_seconds(self) -> float:
-        return self._credited_seconds
+        """Confirmed seconds (with liveness, only those a passed challenge confirmed)."""
+        return self.liveness.confirmed_seconds if self.liveness is not None else self._credited_seconds
+
+    @property
+    def provisional_seconds(self) -> float:
+        return self.liveness.provisional_seconds if self.liveness is not None else 0.0
 
     @property
     def samples_total(self) -> int:
@@ -95,12 +108,19 @@ class LiveSession:
     @property
     def flags(self) -> list[Flag]:
         """All flags of the session, open and ended, in the order raised."""
-        return self._tracker.flags
+        flags = self._tracker.flags
+        if self.liveness is not None:
+            flags = sorted(flags + self.liveness.flags, key=lambda f: f.started_at)
+        return flags
 
-    def record_sample(self, sample: Sample) -> SessionUpdate:
+    def record_sample(self, sample: Sample, *, yaw: float | None = None, change: float | None = None) -> SessionUpdate:
+        """Feed one sample; with liveness on, `yaw` is its head-yaw ratio and `change` how much its
+        face region changed since the previous sample (None where not measured)."""
         prev = self._last
         if not self._live or (prev is not None and sample.at <= prev.at):
             return SessionUpdate()
+        if self.liveness is not None and self.liveness.is_static(change if sample.ok else None):
+            sample = replace(sample, reason=Reason.STATIC_IMAGE)  # a still played as a camera earns nothing
         if sample.reason is not Reason.TAB_HIDDEN and self._hidden_at(sample.at):
             # The verdict may be fine, but a face in front of a hidden page is not learning.
             sample = replace(sample, reason=Reason.TAB_HIDDEN)
@@ -122,7 +142,17 @@ class LiveSession:
             changed = self._set_state("verified", Reason.OK)
         else:
             changed = self._set_state("unverified", sample.reason if not sample.ok else Reason.TAB_HIDDEN)
-        return SessionUpdate(credited, raised, ended, changed)
+        if self.liveness is None:
+            return SessionUpdate(credited, raised, ended, changed)
+        live = self.liveness.on_sample(sample, credited, yaw if sample.ok and self._visible else None)
+        return SessionUpdate(None, raised + live.raised, ended + live.ended, changed, live)
+
+    def camera_label(self, label: str) -> SessionUpdate:
+        """The page reported its camera's label, at clock.now()."""
+        if not self._live or self.liveness is None:
+            return SessionUpdate()
+        live = self.liveness.on_camera(label, self._clock.now())
+        return SessionUpdate(raised=list(live.raised), liveness=live)
 
     def set_visible(self, visible: bool) -> SessionUpdate:
         """Page visibility changed, at clock.now()."""
@@ -143,8 +173,12 @@ class LiveSession:
         if not self._live:
             return SessionUpdate()
         self._live = False
-        ended = self._tracker.close(self._clock.now())
-        return SessionUpdate(ended=ended, state_changed=self._set_state("unverified", Reason.ENDED))
+        now = self._clock.now()
+        ended = self._tracker.close(now)
+        live = self.liveness.end(now) if self.liveness is not None else None
+        if live is not None:
+            ended += live.ended
+        return SessionUpdate(ended=ended, state_changed=self._set_state("unverified", Reason.ENDED), liveness=live)
 
     def _set_state(self, state: State, reason: Reason) -> bool:
         changed = (state, reason) != (self._state, self._reason)

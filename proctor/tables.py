@@ -3,8 +3,9 @@
 Times are float epoch seconds (UTC by definition) in DOUBLE PRECISION columns: portable between
 SQLite and PostgreSQL, exact to well under a microsecond, and directly comparable with `Clock.now()`.
 
-Alembic revisions `0001_initial`, `0002_security` and `0003_review` create exactly these tables; `tests/test_ledger.py`
-checks that the migrated schema and this metadata agree, so a change here needs a new revision.
+Alembic revisions `0001_initial`, `0002_security`, `0003_review` and `0004_liveness` create exactly
+these tables; `tests/test_ledger.py` checks that the migrated schema and this metadata agree, so a
+change here needs a new revision.
 """
 
 from __future__ import annotations
@@ -331,3 +332,64 @@ totp_recovery_codes = cast(Table, TotpRecoveryCodeRow.__table__)
 outbox = cast(Table, OutboxRow.__table__)
 audit_log = cast(Table, AuditRow.__table__)
 maintenance_windows = cast(Table, MaintenanceWindowRow.__table__)
+
+
+# -- liveness (0004) ------------------------------------------------------------------------------
+
+
+class ProvisionalIntervalRow(Base):
+    """Credit earned since the last passed liveness challenge (0004). Append-only.
+
+    A passed challenge copies the pending rows into `credited_intervals` (same seq); a failed one
+    writes a `credit_voids` row covering them. Progress reads `credited_intervals` only.
+    """
+
+    __tablename__ = "provisional_intervals"
+    __table_args__ = (UniqueConstraint("session_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("live_sessions.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    start_at: Mapped[float] = mapped_column(Double)
+    end_at: Mapped[float] = mapped_column(Double)
+    seconds: Mapped[float] = mapped_column(Double)
+    created_at: Mapped[float] = mapped_column(Double)
+
+
+class CreditVoidRow(Base):
+    """Provisional credit given up (0004): every provisional interval of the session with seq ≤ up_to_seq
+    not already confirmed. Append-only."""
+
+    __tablename__ = "credit_voids"
+    __table_args__ = (UniqueConstraint("session_id", "up_to_seq"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("live_sessions.id"))
+    up_to_seq: Mapped[int] = mapped_column(Integer)
+    seconds: Mapped[float] = mapped_column(Double)
+    reason: Mapped[str] = mapped_column(String)
+    at: Mapped[float] = mapped_column(Double)
+
+
+class LivenessChallengeRow(Base):
+    """One head-turn challenge and its result (0004), for the proctor's timeline."""
+
+    __tablename__ = "liveness_challenges"
+    __table_args__ = (UniqueConstraint("challenge_id"), Index("ix_liveness_challenges_session_id", "session_id"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("live_sessions.id"))
+    challenge_id: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String)
+    attempt: Mapped[int] = mapped_column(Integer)
+    issued_at: Mapped[float] = mapped_column(Double)
+    deadline: Mapped[float] = mapped_column(Double)
+    baseline: Mapped[float] = mapped_column(Double)
+    passed: Mapped[bool | None] = mapped_column(Boolean)  # None while open
+    resolved_at: Mapped[float | None] = mapped_column(Double)
+    yaw: Mapped[float | None] = mapped_column(Double)  # yaw ratio of the deciding sample
+
+
+provisional_intervals = cast(Table, ProvisionalIntervalRow.__table__)
+credit_voids = cast(Table, CreditVoidRow.__table__)
+liveness_challenges = cast(Table, LivenessChallengeRow.__table__)

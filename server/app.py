@@ -27,6 +27,8 @@ from proctor.db import Database
 from proctor.events import EventBus
 from proctor.evidence import Evidence
 from proctor.ledger import Ledger
+from proctor.liveness import LivenessPolicy
+from proctor.liveness_ledger import LivenessLedger
 from proctor.lockout import IpLimiter
 from proctor.logins import Logins
 from proctor.maintenance import Maintenance
@@ -162,7 +164,7 @@ def _live(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]:
 
         registry = LiveRegistry(on_end=on_end)
         deps = StreamDeps(app[VERIFIER], services.ledger, clock, services.policy, settings.verify_timeout_s, bus,
-                          services.evidence, app[METRICS])
+                          services.evidence, app[METRICS], *_liveness(settings, services.db))
         app[LIVE], app[VIEWERS], app[EVENTS], app[CLUSTER] = registry, viewers, bus, cluster
         app[STARTER] = SessionStarter(services.db, deps, registry, cluster)
         app[WEBSOCKETS] = set()
@@ -177,6 +179,16 @@ def _live(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]:
                 await cluster.aclose()
 
     return live
+
+
+def _liveness(settings: Settings, db: Database) -> tuple[LivenessPolicy | None, LivenessLedger | None]:
+    """Liveness policy and ledger for the live streams; (None, None) with liveness off."""
+    if not settings.liveness:
+        return None, None
+    policy = LivenessPolicy(interval_s=settings.liveness_interval_s, timeout_s=settings.liveness_timeout_s,
+                            min_turn=settings.liveness_min_turn, static_check=settings.liveness_static_check,
+                            virtual_camera_check=settings.liveness_virtual_camera_check)
+    return policy, LivenessLedger(db)
 
 
 async def _close_streams(app: web.Application) -> None:

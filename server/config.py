@@ -48,6 +48,13 @@ class Settings:
     trusted_proxies: list[str] = field(default_factory=list)  # reverse proxies whose X-Forwarded-* we believe
     redis_url: str = ""  # scale-out: jobs to GPU workers over Redis Streams, events shared between nodes
     node_id: str = ""  # this media node's name in the cluster; "" = hostname-pid
+    # Liveness (docs/liveness.md): head-turn challenges, provisional credit, passive checks.
+    liveness: bool = True
+    liveness_interval_s: float = 300.0  # mean time between challenges after the first
+    liveness_timeout_s: float = 6.0  # how long the student has to turn
+    liveness_min_turn: float = 0.17  # yaw-ratio change that counts as a turn (proctor eval liveness)
+    liveness_static_check: bool = True  # a frozen face region earns nothing (static_image)
+    liveness_virtual_camera_check: bool = True  # a virtual camera's label raises an informational flag
 
     @property
     def max_gap_s(self) -> float:
@@ -69,6 +76,8 @@ class Settings:
             raise ConfigError("flag_after and max_batch_size must be ≥ 1, max_wait_ms ≥ 0")
         if not 0 < self.verify_timeout_s:
             raise ConfigError("verify_timeout_s must be positive")
+        if not (self.liveness_interval_s >= 10 and self.liveness_timeout_s >= 1 and 0 < self.liveness_min_turn < 2):
+            raise ConfigError("liveness_interval_s must be ≥ 10, liveness_timeout_s ≥ 1, 0 < liveness_min_turn < 2")
         if bool(self.certfile) != bool(self.keyfile):
             raise ConfigError("certfile and keyfile go together")
         if self.backend not in BACKEND_CHOICES:

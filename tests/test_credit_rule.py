@@ -241,7 +241,8 @@ def test_end_closes_open_flag_at_now_and_is_idempotent() -> None:
 def test_flag_tracker_rejects_zero_threshold_and_kinds_are_students_doing() -> None:
     with pytest.raises(ValueError):
         FlagTracker(0)
-    assert FLAG_KINDS == {NO_FACE, Reason.MULTIPLE_FACES, MISMATCH, Reason.CAMERA_LOST, Reason.TAB_HIDDEN}
+    assert FLAG_KINDS == {NO_FACE, Reason.MULTIPLE_FACES, MISMATCH, Reason.CAMERA_LOST, Reason.TAB_HIDDEN,
+                          Reason.STATIC_IMAGE}  # a frozen camera (liveness) is the student's doing too
 
 
 # --- state machine --------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ PROGRESS_MODULE: S = obj({**MODULE["properties"], "credited_seconds": NUM,
 FLAG: S = obj({"kind": STR, "started_at": NUM, "ended_at": NULLABLE_NUM}, ["kind", "started_at", "ended_at"])
 SESSION: S = obj({"id": STR, "topic_id": STR, "module_id": STR, "state": STR, "reason": STR, "live": BOOL,
                   "started_at": NUM, "ended_at": NULLABLE_NUM, "end_reason": NULLABLE_STR, "credited_seconds": NUM,
+                  "provisional_seconds": NUM, "voided_seconds": NUM,
                   "samples": obj({"total": INT, "verified": INT}, ["total", "verified"]),
                   "flags": {"type": "array", "items": FLAG}},
                  ["id", "topic_id", "state", "reason", "credited_seconds", "samples", "flags"])
@@ -184,8 +185,9 @@ PATHS: dict[str, dict[str, S]] = {
     "/api/proctor/sessions/{session_id}/timeline": {"get": {
         **op("Samples, credited intervals, flags and adjustments of a session",
              obj({"session": obj({}), "samples": {"type": "array"}, "intervals": {"type": "array"},
-                  "flags": {"type": "array"}, "adjustments": {"type": "array"}},
-                 ["session", "samples", "intervals", "flags", "adjustments"]), (403, 404)),
+                  "flags": {"type": "array"}, "adjustments": {"type": "array"},
+                  "challenges": {"type": "array"}},  # liveness head-turn checks, in the order issued
+                 ["session", "samples", "intervals", "flags", "adjustments", "challenges"]), (403, 404)),
         "parameters": SESSION_ID}},
     "/api/proctor/sessions/{session_id}/view": {"post": {
         **op("Watch a student's live video: SDP offer (recvonly) in, answer out",

@@ -14,6 +14,7 @@ from aiohttp import WSMsgType, web
 
 from models.aio import cancel_and_wait
 from proctor.ledger import UnknownSession
+from proctor.liveness_ledger import challenges
 from proctor.progress import credited_since_by_user
 from proctor.reports import export_rows, to_csv
 from proctor.review import ReviewConflict
@@ -164,6 +165,7 @@ async def timeline(request: web.Request) -> web.Response:
         "intervals": [{"start": i.start, "end": i.end} for i in t.intervals],
         "flags": [f.to_json() for f in t.flags],
         "adjustments": [{k: v for k, v in asdict(a).items()} for a in t.adjustments],
+        "challenges": [c.to_json() for c in await challenges(services.db, r.id)],  # liveness, in the order issued
     })
 
 

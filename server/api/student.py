@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from models.enroll import EnrollmentError, vectors_to_bytes
+from proctor.liveness_ledger import provisional_seconds, voided_seconds
 from proctor.passwords import policy_json
 from proctor.progress import credited_by_topic
 from proctor.session_records import session_record
@@ -96,10 +97,13 @@ async def _owned_session(request: web.Request) -> Any:
 
 async def get_session(request: web.Request) -> web.Response:
     r = await _owned_session(request)
+    db = request.app[SERVICES].db
     return web.json_response({
         "id": r.id, "topic_id": r.topic_id, "module_id": r.module_id, "state": r.state, "reason": r.reason,
         "live": r.ended_at is None, "started_at": r.started_at, "ended_at": r.ended_at, "end_reason": r.end_reason,
-        "credited_seconds": round(r.credited_seconds, 3),
+        "credited_seconds": round(r.credited_seconds, 3),  # confirmed (with liveness: by a passed challenge)
+        "provisional_seconds": round(await provisional_seconds(db, r.id), 3),
+        "voided_seconds": round(await voided_seconds(db, r.id), 3),
         "samples": {"total": r.samples_total, "verified": r.samples_verified},
         "flags": [{"kind": f.kind, "started_at": f.started_at, "ended_at": f.ended_at} for f in r.flags],
     })

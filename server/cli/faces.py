@@ -22,6 +22,7 @@ from models.images import ImageError, read_image_file
 from models.weights import WeightsError
 
 from .base import CliError, emit_json, show_progress
+from .liveness_eval import cmd_eval_liveness
 
 USER_ERRORS = (ImageError, WeightsError, DeviceError, EnrollmentError, BackendError)
 
@@ -144,6 +145,10 @@ def cmd_faces_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    if str(args.dir) == "liveness" and not args.dir.is_dir():  # `proctor eval liveness [DIR]`
+        return cmd_eval_liveness(args, lambda: load_engine(args))
+    if args.liveness_dir is not None:
+        raise CliError(f"unexpected argument {args.liveness_dir} (did you mean `proctor eval liveness DIR`?)")
     for tree in (args.dir, args.references):
         if tree is not None and (not tree.is_dir() or not people(tree)):
             raise CliError(f"{tree}: expected a directory with one folder of photos per person")

@@ -83,9 +83,15 @@ def _engine(sub: Any) -> None:
     _engine_args(p)
     p.set_defaults(handler="server.cli.faces:cmd_faces_compare")
 
-    p = sub.add_parser("eval", help="ROC figures on a labelled tree (one folder per person)")
+    p = sub.add_parser("eval", help="ROC figures on a labelled tree (one folder per person); "
+                                    "`eval liveness [DIR]`: APCER/BPCER of the liveness check")
     p.add_argument("dir", type=Path)
+    p.add_argument("liveness_dir", type=Path, nargs="?", default=None,
+                   help="with `eval liveness`: the labelled tree (default: the bundled photos)")
     p.add_argument("--references", type=Path, help="score DIR as probes against this tree, best-of-k")
+    p.add_argument("--min-turn", type=float, default=None, help="eval liveness: yaw-ratio threshold (default 0.17)")
+    p.add_argument("--limit", type=int, default=None, help="eval liveness: at most this many photos per person")
+    p.add_argument("--no-cache", action="store_true", help="eval liveness: measure everything again")
     _engine_args(p)
     p.set_defaults(handler="server.cli.faces:cmd_eval")
 
@@ -115,6 +121,8 @@ def _bench_streams(sub: Any) -> None:
                    help="0 = in-process batcher (default); K >= 1 = K `proctor worker` processes over Redis")
     p.add_argument("--redis-url", default=None,
                    help="Redis for --workers >= 1 (default: a private redis-server on a free port, stopped after)")
+    p.add_argument("--liveness", action="store_true",
+                   help="liveness challenges on (off by default, so figures compare with earlier runs)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(handler="bench.streams:cmd_bench_streams")
 

@@ -9,6 +9,7 @@ from dataclasses import astuple, dataclass, field
 from proctor.credit import Sample
 from proctor.flags import Flag
 from proctor.ledger import Ledger, SessionState
+from proctor.liveness_ledger import LivenessLedger
 from proctor.session import LiveSession, SessionUpdate
 
 
@@ -24,9 +25,10 @@ class Written:
 class SessionRecorder:
     """The ledger writes of one session. Callers keep updates in order (one at a time)."""
 
-    def __init__(self, session_id: str, ledger: Ledger) -> None:
+    def __init__(self, session_id: str, ledger: Ledger, liveness: LivenessLedger | None = None) -> None:
         self.session_id = session_id
         self.ledger = ledger
+        self.liveness = liveness
         self._flag_ids: dict[tuple[str, float], int] = {}  # (kind, started_at) → flag id
 
     async def write(self, update: SessionUpdate, session: LiveSession, sample: Sample | None = None) -> Written:
@@ -36,6 +38,8 @@ class SessionRecorder:
             c = update.credited
             if await self.ledger.append_interval(sid, c.seq, c.start, c.end):
                 credited_s = c.end - c.start
+        if update.liveness is not None and self.liveness is not None:  # provisional, confirmed, voided
+            credited_s += await self.liveness.write(sid, update.liveness)
         raised: list[tuple[Flag, int]] = []
         for flag in update.raised:
             flag_id = await self.ledger.record_flag_raised(sid, flag.kind.value, flag.started_at)

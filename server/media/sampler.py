@@ -79,8 +79,12 @@ class Sampler:
         return Taken(Sample(at=at, reason=outcome.reason, score=outcome.score), outcome, rgb)
 
     async def run(self, interval: float, live: Callable[[], bool],
-                  on_sample: Callable[[Taken], Awaitable[None]]) -> None:
-        """Sample every `interval` of wall time while `live()`; errors of one sample never end the loop."""
+                  on_sample: Callable[[Taken], Awaitable[None]],
+                  pace: Callable[[], float | None] | None = None) -> None:
+        """Sample every `interval` of wall time while `live()`; errors of one sample never end the loop.
+
+        `pace`, when given and returning a period, samples faster for now (a liveness challenge is open).
+        """
         loop = asyncio.get_running_loop()
         # Take the first sample as soon as video arrives: credit runs between samples, so a late
         # first sample would cost the student up to a whole interval.
@@ -99,3 +103,6 @@ class Sampler:
                 await on_sample(await self.take(interval))
             except Exception:  # one bad sample must not end the stream
                 log.exception("sample failed for session %s", self.config.session_id)
+            fast = pace() if pace is not None else None
+            if fast is not None:  # a challenge is open: sample again soon, then resume the schedule
+                next_at = min(next_at, loop.time() + fast)

@@ -24,12 +24,16 @@ from proctor.credit import CreditPolicy
 from proctor.events import EventBus
 from proctor.evidence import Evidence
 from proctor.ledger import Ledger
+from proctor.liveness import LivenessPolicy
+from proctor.liveness_ledger import LivenessLedger
+from proctor.provisional import ProvisionalCredit
 from proctor.session import LiveSession, SessionUpdate
 from proctor.session_records import FlagView
 from proctor.users import student_json
 
 from ..metrics import Metrics
 from ..verify.outcome import FrameVerifier
+from .challenges import ChallengeRelay
 from .ingest import FrameSource
 from .recorder import SessionRecorder, Written
 from .sampler import Sampler, SamplerConfig, Taken
@@ -69,6 +73,8 @@ class StreamDeps:
     events: EventBus
     evidence: Evidence
     metrics: Metrics
+    liveness: LivenessPolicy | None = None  # None: liveness off, every credited interval is final
+    liveness_ledger: LivenessLedger | None = None
 
 
 class LiveStream:
@@ -80,10 +86,12 @@ class LiveStream:
         self.pc = pc
         self.latest = latest
         self.deps = deps
-        self.session = LiveSession(ctx.session_id, deps.policy, deps.clock)
+        gate = ProvisionalCredit(deps.liveness, deps.clock) if deps.liveness is not None else None
+        self.session = LiveSession(ctx.session_id, deps.policy, deps.clock, liveness=gate)
         self.sampler = Sampler(SamplerConfig(ctx.session_id, str(ctx.user_id), references, deps.verify_timeout_s),
                                latest, deps.verifier, deps.clock, deps.metrics)
-        self.recorder = SessionRecorder(ctx.session_id, deps.ledger)
+        self.recorder = SessionRecorder(ctx.session_id, deps.ledger, deps.liveness_ledger)
+        self.challenges = ChallengeRelay(gate, self._send, self._publish) if gate is not None else None
         self.started_at = deps.clock.now()
         self.channel: RTCDataChannel | None = None
         self._task: asyncio.Task[None] | None = None
@@ -99,8 +107,10 @@ class LiveStream:
     def start(self) -> None:
         self._publish("session_started", topic_id=self.ctx.topic_id, module_id=self.ctx.module_id)
         self.latest.start()
+        gate = self.session.liveness
         self._task = asyncio.create_task(
-            self.sampler.run(self.deps.policy.sample_interval_s, lambda: self.session.live, self._on_sample),
+            self.sampler.run(self.deps.policy.sample_interval_s, lambda: self.session.live, self._on_sample,
+                             gate.sample_period if gate is not None else None),
             name=f"sampler-{self.session_id}")
 
     def track_task(self, task: asyncio.Task[None]) -> None:
@@ -119,18 +129,28 @@ class LiveStream:
             data = json.loads(message) if isinstance(message, str) else None
         except json.JSONDecodeError:
             return
-        if isinstance(data, dict) and data.get("type") == "visibility" and isinstance(data.get("visible"), bool):
+        if not isinstance(data, dict):
+            return
+        if data.get("type") == "visibility" and isinstance(data.get("visible"), bool):
             update = self.session.set_visible(data["visible"])
-            task = asyncio.get_running_loop().create_task(self._apply(update), name=f"visibility-{self.session_id}")
-            self._pending.add(task)
-            task.add_done_callback(self._pending.discard)
+        elif data.get("type") == "camera" and isinstance(data.get("label"), str):
+            update = self.session.camera_label(data["label"][:200])
+        else:
+            return
+        task = asyncio.get_running_loop().create_task(self._apply(update), name=f"control-{self.session_id}")
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
 
     async def take_sample(self, interval: float) -> None:
         """Take one sample now and apply it (the loop does this every interval)."""
         await self._on_sample(await self.sampler.take(interval))
 
     async def _on_sample(self, taken: Taken) -> None:
-        await self._apply(self.session.record_sample(taken.sample), taken)
+        if self.challenges is None:
+            await self._apply(self.session.record_sample(taken.sample), taken)
+            return
+        yaw, change = self.challenges.measure(taken)
+        await self._apply(self.session.record_sample(taken.sample, yaw=yaw, change=change), taken)
 
     async def _apply(self, update: SessionUpdate, taken: Taken | None = None) -> None:
         async with self._lock:
@@ -140,7 +160,9 @@ class LiveStream:
             self.deps.metrics.credited.inc(written.credited_s)
         if update.state_changed:
             self._publish("state_changed", state=self.session.state, reason=self.session.reason.value)
-        if update.credited is not None:
+        if update.liveness is not None and self.challenges is not None:
+            self.challenges.announce(update.liveness)
+        if update.credited is not None or (update.liveness is not None and update.liveness.confirmed):
             self.deps.events.publish_credited(self.session_id, student=self.ctx.student,
                                               credited_seconds=round(self.session.credited_seconds, 3))
         self.send_status()
@@ -172,6 +194,7 @@ class LiveStream:
         s = self.session
         return {"type": "status", "session_id": self.session_id, "state": s.state, "reason": s.reason.value,
                 "credited_seconds": round(s.credited_seconds, 3),
+                **(self.challenges.status() if self.challenges is not None else {}),
                 "module_credited_seconds": round(self.ctx.module_credited_before + s.credited_seconds, 3),
                 "required_seconds": self.ctx.module_required,
                 "samples": {"total": s.samples_total, "verified": s.samples_verified},

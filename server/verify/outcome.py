@@ -14,6 +14,7 @@ from models.embedder import Embeddings
 from models.engine import Verdict
 from models.enroll import Enrollment
 from models.images import RGBImage
+from models.pose import yaw_ratio
 from proctor.credit import Reason
 
 _REASONS = {r.value: r for r in Reason}
@@ -27,13 +28,15 @@ class Outcome:
     score: float | None
     faces: int
     boxes: tuple[tuple[float, float, float, float], ...] = ()
+    yaw: float | None = None  # head-yaw ratio of the one face (models.pose), for liveness challenges
 
 
 def outcome_from_verdict(verdict: Verdict) -> Outcome:
     reason = _REASONS.get(verdict.reason, Reason.VERIFIER_UNAVAILABLE)
     if reason is Reason.OK and not verdict.match:
         reason = Reason.MISMATCH  # never let an inconsistent verdict credit time
-    return Outcome(reason, verdict.score, verdict.faces, tuple(b.box for b in verdict.boxes))
+    yaw = yaw_ratio(verdict.boxes[0].landmarks) if len(verdict.boxes) == 1 else None
+    return Outcome(reason, verdict.score, verdict.faces, tuple(b.box for b in verdict.boxes), yaw)
 
 
 class FrameVerifier(Protocol):

@@ -10,6 +10,9 @@ export const REASON_TEXT = Object.freeze({
   camera_lost: 'Camera feed lost',
   verifier_unavailable: 'Verification is catching up — time is paused',
   tab_hidden: 'This page is hidden — time is paused',
+  static_image: 'Your camera shows a still picture — use your real camera',
+  liveness_failed: 'Head-turn check missed — turn your head, not the laptop',
+  virtual_camera: 'A virtual camera is in use',
   not_started: 'Starting verification…',
   ended: 'Session ended',
 });

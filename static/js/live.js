@@ -10,6 +10,7 @@ import { REASON_TEXT, formatClock, formatHoursOf, moduleLabel, statusText } from
 import { fillTopicPicker, moduleOfTopic } from './progress.js';
 import { LiveStream } from './stream.js';
 import { explainCameraError } from './camera.js';
+import { ChallengePrompt } from './challenge.js';
 
 const PROGRESS_REFRESH_MS = 30000;
 const LAST_TOPIC_KEY = 'proctor.lastTopic';
@@ -57,6 +58,10 @@ export class LiveController {
     this.liveTopic = part(root, 'live-topic');
     this.status = part(root, 'status');
     this.credited = part(root, 'credited');
+    this.provisionalRow = part(root, 'provisional-row');
+    this.provisional = part(root, 'provisional');
+    this.voided = part(root, 'voided');
+    this.challenge = new ChallengePrompt(root);
     this.progress = part(root, 'module-progress');
     this.progressText = part(root, 'module-progress-text');
     this.notice = part(root, 'notice');
@@ -171,6 +176,7 @@ export class LiveController {
           setText(this.notice, '');
         },
         status: (msg) => this.onStatus(msg),
+        liveness: (msg) => this.onLiveness(msg),
         reconnecting: ({ connectedBefore }) => {
           this.setStatus(connectedBefore ? 'Connection lost — reconnecting…'
             : "Can't reach the server — retrying…", 'unverified');
@@ -195,6 +201,20 @@ export class LiveController {
     if (msg.module_credited_seconds !== undefined) {
       this.setModuleProgress(msg.module_credited_seconds, msg.required_seconds);
     }
+    // With liveness on, time since the last passed head-turn check is provisional, shown apart.
+    const provisional = Number(msg.provisional_seconds);
+    show(this.provisionalRow, msg.provisional_seconds !== undefined);
+    if (Number.isFinite(provisional)) setText(this.provisional, formatClock(provisional));
+    if (msg.challenge && this.challenge.id !== msg.challenge.challenge_id) this.challenge.show(msg.challenge);
+  }
+
+  onLiveness(msg) {
+    if (msg.type === 'challenge') this.challenge.show(msg);
+    else if (msg.type === 'challenge_result') this.challenge.result(msg);
+    else if (msg.type === 'credit_voided') {
+      setText(this.voided, `${formatClock(msg.seconds)} not credited. ${msg.message || ''}`.trim());
+      show(this.voided, true);
+    }
   }
 
   /** Stop button. */
@@ -214,6 +234,7 @@ export class LiveController {
   /** Called for every way a run ends: Stop, server "ended", or an error we can't retry. */
   finish(noticeText) {
     clearInterval(this.refreshTimer);
+    this.challenge.hide();
     const ids = this.stream?.sessionIds ?? [];
     // A run that never reached the server has no session to call "ended".
     this.setStatus(ids.length ? REASON_TEXT.ended : 'Not streaming', 'unverified');

@@ -193,6 +193,7 @@ export class LiveStream {
       this.timers.delete(this.openTimer);
       this.connectedBefore = true;
       this.sendVisibility();
+      this.send({ type: 'camera', label: track.label || '' }); // the virtual-camera check
       this.on.open?.();
     });
     channel.addEventListener('message', (e) => {
@@ -242,6 +243,8 @@ export class LiveStream {
       // that accepts and immediately drops us still gets the growing delays.
       this.attempt = 0;
       this.on.status?.(msg);
+    } else if (['challenge', 'challenge_result', 'credit_voided'].includes(msg?.type)) {
+      this.on.liveness?.(msg); // head-turn checks (docs/liveness.md)
     } else if (msg?.type === 'ended') {
       // The server ended the run (e.g. "replaced" by another device): never reconnect.
       this.finish();
@@ -252,10 +255,14 @@ export class LiveStream {
   }
 
   sendVisibility() {
+    this.send({ type: 'visibility', visible: document.visibilityState === 'visible' });
+  }
+
+  send(message) {
     const channel = this.channel;
     if (channel?.readyState !== 'open') return;
     try {
-      channel.send(JSON.stringify({ type: 'visibility', visible: document.visibilityState === 'visible' }));
+      channel.send(JSON.stringify(message));
     } catch {
       // the close handler will deal with a dead channel
     }

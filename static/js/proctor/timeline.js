@@ -63,9 +63,14 @@ export function prepare(data, now = Date.now()) {
   const verifiedMs = intervals.reduce((sum, i) => sum + Math.max(0, i.end - i.start), 0);
   const voidedS = adjustments.reduce((sum, a) => sum + (Number(a.seconds) || 0), 0);
   const live = ended === null && session.live !== false;
+  // Liveness head-turn checks, in the order issued (absent with liveness off).
+  const challenges = (Array.isArray(data?.challenges) ? data.challenges : [])
+    .map((c) => ({ ...c, at: ms(c.issued_at) })).filter((c) => c.at !== null);
   // Where anything still going on ends: now for a live session, its end otherwise.
   const edge = live ? Math.min(Math.max(now, t0), t1) : Math.min(ended ?? t1, t1);
-  return { t0, t1, edge, samples, intervals, flags, adjustments, failed, reasons, verifiedMs, voidedS, live };
+  return {
+    t0, t1, edge, samples, intervals, flags, adjustments, failed, reasons, verifiedMs, voidedS, live, challenges,
+  };
 }
 
 /** One or two sentences saying what the chart shows. */
@@ -77,6 +82,13 @@ export function summarise(p) {
     parts.push('no failed checks');
   }
   parts.push(plural(p.flags.length, 'flag'));
+  if (p.challenges?.length) {
+    const passed = p.challenges.filter((c) => c.passed === true).length;
+    const failed = p.challenges.filter((c) => c.passed === false).length;
+    const when = p.challenges.map((c) => `${clockTime(new Date(c.at))} ${c.passed === null ? 'open'
+      : c.passed ? 'passed' : 'failed'}`).join(', ');
+    parts.push(`${plural(p.challenges.length, 'head-turn check')}: ${passed} passed, ${failed} failed (${when})`);
+  }
   if (p.adjustments.length) {
     parts.push(`${plural(p.adjustments.length, 'adjustment')} voiding ${formatClock(p.voidedS)}`);
   }
