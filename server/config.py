@@ -11,6 +11,7 @@ import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from models.paths import proctor_home
 
@@ -45,6 +46,11 @@ class Settings:
     trusted_proxies: list[str] = field(default_factory=list)  # reverse proxies whose X-Forwarded-* we believe
     redis_url: str = ""  # scale-out: jobs to GPU workers over Redis Streams, events shared between nodes
     node_id: str = ""  # this media node's name in the cluster; "" = hostname-pid
+    # Study (lessons, electives, history)
+    content_dir: str = ""  # the installed content pack; "" = PROCTOR_HOME/content
+    demo_content: bool = True  # `proctor serve` generates the demo pack when no pack is installed
+    activity_stale_s: float = 20.0  # lesson mode: a "playing" report vouches for this long
+    time_zone: str = "Asia/Kolkata"  # the students' time zone: history's days
 
     @property
     def max_gap_s(self) -> float:
@@ -53,6 +59,9 @@ class Settings:
     @property
     def https(self) -> bool:
         return bool(self.certfile and self.keyfile)
+
+    def content_path(self) -> Path:
+        return Path(self.content_dir).expanduser() if self.content_dir else proctor_home() / "content"
 
     def db_url(self) -> str:
         return self.db or f"sqlite:///{proctor_home() / 'proctor.db'}"
@@ -68,6 +77,12 @@ class Settings:
             raise ConfigError("verify_timeout_s must be positive")
         if bool(self.certfile) != bool(self.keyfile):
             raise ConfigError("certfile and keyfile go together")
+        if not 0 < self.activity_stale_s <= 3600:
+            raise ConfigError("activity_stale_s must be between 0 and 3600")
+        try:
+            ZoneInfo(self.time_zone)
+        except (ValueError, ZoneInfoNotFoundError):
+            raise ConfigError(f"time_zone {self.time_zone!r} is not an IANA time zone") from None
         if not 0 < self.port < 65536:
             raise ConfigError(f"port {self.port} is out of range")
         return self

@@ -21,7 +21,8 @@ PASSWORD = "correct horse battery"
 
 def settings_for(tmp_path: Path, **kw: Any) -> Settings:
     base: dict[str, Any] = {"db": f"sqlite:///{tmp_path / 'proctor.db'}", "sample_interval_s": INTERVAL,
-                            "verify_timeout_s": 5.0, "max_wait_ms": 5, "demo": False}
+                            "verify_timeout_s": 5.0, "max_wait_ms": 5, "demo": False,
+                            "content_dir": str(tmp_path / "content"), "demo_content": False}
     return Settings(**{**base, **kw})
 
 

@@ -19,6 +19,7 @@ from aiortc import RTCDataChannel, RTCPeerConnection
 from models.aio import cancel_and_wait
 from models.embedder import Embeddings
 from models.snapshots import annotated_jpeg
+from proctor.activity import ActivityGate
 from proctor.clock import Clock
 from proctor.credit import CreditPolicy
 from proctor.events import EventBus
@@ -51,6 +52,7 @@ class StreamContext:
     srn: str | None = None  # how proctors' events and flags name the student
     name: str = ""
     topic_title: str = ""
+    lesson_id: str | None = None  # lesson mode: the lesson the offer named
 
     @property
     def student(self) -> dict[str, Any]:
@@ -75,12 +77,12 @@ class LiveStream:
     """A student's live session: owns the peer connection, the frame drain and the sample loop."""
 
     def __init__(self, ctx: StreamContext, pc: RTCPeerConnection, latest: FrameSource, references: Embeddings,
-                 deps: StreamDeps) -> None:
+                 deps: StreamDeps, *, activity: ActivityGate | None = None) -> None:
         self.ctx = ctx
         self.pc = pc
         self.latest = latest
         self.deps = deps
-        self.session = LiveSession(ctx.session_id, deps.policy, deps.clock)
+        self.session = LiveSession(ctx.session_id, deps.policy, deps.clock, activity=activity)
         self.sampler = Sampler(SamplerConfig(ctx.session_id, str(ctx.user_id), references, deps.verify_timeout_s),
                                latest, deps.verifier, deps.clock, deps.metrics)
         self.recorder = SessionRecorder(ctx.session_id, deps.ledger)
@@ -118,6 +120,11 @@ class LiveStream:
         try:
             data = json.loads(message) if isinstance(message, str) else None
         except json.JSONDecodeError:
+            return
+        if isinstance(data, dict) and data.get("type") == "activity":
+            lesson, playing = data.get("lesson_id"), data.get("playing")
+            if isinstance(lesson, str) and isinstance(playing, bool):
+                self.session.report_activity(lesson, playing)  # credit reads it at the next sample
             return
         if isinstance(data, dict) and data.get("type") == "visibility" and isinstance(data.get("visible"), bool):
             update = self.session.set_visible(data["visible"])
@@ -175,7 +182,8 @@ class LiveStream:
                 "module_credited_seconds": round(self.ctx.module_credited_before + s.credited_seconds, 3),
                 "required_seconds": self.ctx.module_required,
                 "samples": {"total": s.samples_total, "verified": s.samples_verified},
-                "sampled_at": s.last_sample.at if s.last_sample is not None else None}
+                "sampled_at": s.last_sample.at if s.last_sample is not None else None,
+                **({"lesson_id": s.activity.current} if s.activity is not None else {})}
 
     def send_status(self) -> None:
         self._send(self.status())
