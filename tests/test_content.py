@@ -67,7 +67,7 @@ def test_a_pack_with_a_missing_file_is_refused_and_nothing_is_replaced(tmp_path:
     installed = install_pack(good, tmp_path / "content")
     assert [x.id for x in installed.for_topic(TOPIC)] == ["intro", "note"]
     bad = write_pack(tmp_path / "bad", GOOD.replace("n/note.md", "n/other.md"), {"v/intro.webm": b"x"})
-    with pytest.raises(ContentError, match="file 'n/other.md' is missing"):
+    with pytest.raises(ContentError, match=r"file 'n/other\.md' is missing"):
         install_pack(bad, tmp_path / "content")
     assert load_pack(tmp_path / "content").lesson("note") is not None  # the old pack is untouched
 
