@@ -84,26 +84,26 @@ def render_frame(slide: Image.Image, progress: float, footer: str) -> np.ndarray
     return np.asarray(img)
 
 
-def write_video(module: Module, path: Path) -> float:
+def write_video(module: Module, path: Path, *, seconds_per_slide: int = SECONDS_PER_SLIDE, fps: int = FPS) -> float:
     """Render a module's overview as a VP8 WebM; returns its duration in seconds."""
     deck = [render_slide(heading, lines) for heading, lines in slides(module)]
-    total = len(deck) * SECONDS_PER_SLIDE * FPS
+    total = len(deck) * seconds_per_slide * fps
     with av.open(str(path), mode="w", format="webm") as container:
-        stream = container.add_stream("libvpx", rate=FPS)
+        stream = container.add_stream("libvpx", rate=fps)
         stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-        stream.codec_context.time_base = Fraction(1, FPS)
+        stream.codec_context.time_base = Fraction(1, fps)
         stream.options = {"deadline": "realtime", "cpu-used": "8"}
         stream.bit_rate = 400_000
         for n in range(total):
-            slide = deck[n // (SECONDS_PER_SLIDE * FPS)]
-            clock = f"{module.title} — {n // FPS // 60}:{n // FPS % 60:02d}"
+            slide = deck[n // (seconds_per_slide * fps)]
+            clock = f"{module.title} — {n // fps // 60}:{n // fps % 60:02d}"
             frame = av.VideoFrame.from_ndarray(render_frame(slide, (n + 1) / total, clock), format="rgb24")
             frame.pts = n
             for packet in stream.encode(frame):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
-    return total / FPS
+    return total / fps
 
 
 def build_demo_pack(dest: Path, catalog: Catalog) -> ContentPack:

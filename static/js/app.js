@@ -56,7 +56,7 @@ const live = new LiveController($('session-card'), camera, {
   topicChanged: (topicId) => showStudy(topicId),
 });
 const electives = new Electives($('electives-card'), () => loadModules().catch(() => {}));
-const history = new History($('history-card'),
+const historyView = new History($('history-card'),
   (topicId) => topicOf(state.catalog, topicId)?.title ?? topicId);
 const security = new Security($('security'), { user: () => state.user });
 const login = new StudentLogin({
@@ -158,7 +158,7 @@ async function loadModules() {
   // Progress carries the same modules and topics, so it can stand in for a failed catalog.
   live.setTopics(offeredModules());
   electives.load();
-  history.load();
+  historyView.load();
   const failed = [catalog, progress].find((r) => r.status === 'rejected');
   setText($('progress-error'), failed ? `Couldn't load everything: ${failed.reason.message}` : '');
 }
@@ -171,7 +171,7 @@ async function refreshProgress() {
     state.summary = data;
     renderDashboard();
     showStudy($('topic').value);
-    history.load();
+    historyView.load();
     setText($('progress-error'), '');
   } catch (err) {
     setText($('progress-error'), `Couldn't refresh progress: ${err.message}`);
