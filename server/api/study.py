@@ -165,11 +165,9 @@ async def post_electives(request: web.Request) -> web.Response:
 async def admin_electives(request: web.Request) -> web.Response:
     """An admin changes a student's elective, even after credit in that set."""
     admin = current_user(request, Role.ADMIN)
-    try:
-        user_id = int(request.match_info["user_id"])
-    except ValueError:
-        raise ApiError(404, "not_found", "no such student") from None
-    student = await request.app[SERVICES].students.get(user_id)
+    raw = request.match_info["user_id"]
+    user_id = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 10 else 0
+    student = await request.app[SERVICES].students.get(user_id) if user_id > 0 else None
     if student is None or student.role is not Role.STUDENT:
         raise ApiError(404, "not_found", "no such student")
     return await _choose(request, user_id, admin.id)
