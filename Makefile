@@ -11,6 +11,7 @@ STAMP := $(VENV)/.setup-stamp
 
 setup: $(STAMP)
 	@$(BIN)/proctor models fetch >/dev/null
+	@$(BIN)/proctor content demo >/dev/null
 
 $(STAMP): pyproject.toml scripts/setup_system.sh
 	bash scripts/setup_system.sh

@@ -51,6 +51,7 @@ ACTIONS = frozenset(
         "activated",
         "web_session_revoked",
         "session_start",
+        "elective_chosen",  # proctor.study: a student or an admin chose an elective module
         "session_end",
         "credit",
         "flag_raised",

@@ -73,6 +73,7 @@ class CreditedInterval:
     seq: int  # 1, 2, 3… within the session: (session_id, seq) is unique, so replays never double count
     start: float  # time of the earlier passing sample
     end: float  # time of the later passing sample
+    lesson_id: str | None = None  # lesson mode: the lesson that played throughout; None in topic mode
 
     @property
     def seconds(self) -> float:

@@ -82,6 +82,7 @@ class Ledger:
         *,
         state: str = "unverified",
         reason: str = "not_started",
+        lesson_id: str | None = None,
     ) -> str:
         """Open a live session and return its id (a uuid4 string)."""
         session_id = str(uuid.uuid4())
@@ -98,15 +99,19 @@ class Ledger:
                     samples_verified=0,
                     state=state,
                     reason=reason,
+                    lesson_id=lesson_id,
                 )
             )
+            details: dict[str, Any] = {"topic_id": topic_id, "module_id": module_id}
+            if lesson_id is not None:
+                details["lesson_id"] = lesson_id
             await audit.append(
                 conn,
                 at=at,
                 action="session_start",
                 actor=user_id,
                 subject=f"session:{session_id}",
-                details={"topic_id": topic_id, "module_id": module_id},
+                details=details,
             )
         return session_id
 
@@ -185,7 +190,8 @@ class Ledger:
 
     # -- credited intervals -----------------------------------------------------------------------
 
-    async def append_interval(self, session_id: str, seq: int, start: float, end: float) -> bool:
+    async def append_interval(self, session_id: str, seq: int, start: float, end: float, *,
+                              lesson_id: str | None = None) -> bool:
         """Append one credited interval; False (and nothing written) if `(session_id, seq)` exists.
 
         Raises ValueError when `end <= start`, UnknownSession when the session does not exist.
@@ -205,6 +211,7 @@ class Ledger:
                 "seconds": end - start,
                 # Time of the write as the ledger knows it: the interval's end (no clock needed).
                 "created_at": end,
+                "lesson_id": lesson_id,
             },
             ["session_id", "seq"],
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from proctor.activity import ActivityGate
 from proctor.clock import Clock
 from proctor.credit import CreditedInterval, CreditPolicy, Reason, Sample, credit_between
 from proctor.flags import Flag, FlagTracker
@@ -51,6 +52,10 @@ class LiveSession:
                  liveness: ProvisionalCredit | None = None) -> None:
         self.session_id = session_id
         self.liveness = liveness
+                 activity: ActivityGate | None = None) -> None:
+        self.session_id = session_id
+        # Lesson mode: credit also needs a lesson playing throughout. None: topic mode, verification alone.
+        self.activity = activity
         self.policy = policy
         self._clock = clock
         self._tracker = FlagTracker(policy.flag_after)
@@ -128,9 +133,13 @@ class LiveSession:
         if prev is not None and credit_between(
             prev, sample, self._visible_between(prev.at, sample.at), self._live, self.policy
         ):
-            self._seq += 1
-            credited = CreditedInterval(self.session_id, self._seq, prev.at, sample.at)
-            self._credited_seconds += credited.seconds
+            lesson = self.activity.lesson_between(prev.at, sample.at) if self.activity is not None else None
+            if self.activity is None or lesson is not None:
+                self._seq += 1
+                credited = CreditedInterval(self.session_id, self._seq, prev.at, sample.at, lesson)
+                self._credited_seconds += credited.seconds
+        if self.activity is not None:
+            self.activity.prune(sample.at)
         self._last = sample
         self._samples_total += 1
         self._samples_verified += int(sample.ok)
@@ -167,6 +176,12 @@ class LiveSession:
         hidden.end = max(now, hidden.start)
         # Showing the page says nothing about who is at the camera: the state waits for the next sample.
         return SessionUpdate()
+
+    def report_activity(self, lesson_id: str, playing: bool) -> bool:
+        """Lesson mode: the page says whether `lesson_id` plays, at clock.now(). False when ignored."""
+        if self.activity is None or not self._live:
+            return False
+        return self.activity.report(lesson_id, playing, self._clock.now())
 
     def end(self) -> SessionUpdate:
         """Stop crediting for good; closes any open flag at clock.now(). Idempotent."""

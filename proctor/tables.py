@@ -6,6 +6,9 @@ SQLite and PostgreSQL, exact to well under a microsecond, and directly comparabl
 Alembic revisions `0001_initial`, `0002_security`, `0003_review` and `0004_liveness` create exactly
 these tables; `tests/test_ledger.py` checks that the migrated schema and this metadata agree, so a
 change here needs a new revision.
+Alembic revisions `0001_initial`, `0002_security`, `0003_review` and `0005_study` create exactly these
+tables; `tests/test_ledger.py` checks that the migrated schema and this metadata agree, so a change here
+needs a new revision.
 """
 
 from __future__ import annotations
@@ -136,6 +139,7 @@ class LiveSessionRow(Base):
     samples_verified: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     state: Mapped[str] = mapped_column(String)
     reason: Mapped[str] = mapped_column(String)
+    lesson_id: Mapped[str | None] = mapped_column(String)  # 0005: the lesson it started on (lesson mode)
 
 
 class CreditedIntervalRow(Base):
@@ -154,6 +158,7 @@ class CreditedIntervalRow(Base):
     end_at: Mapped[float] = mapped_column(Double)
     seconds: Mapped[float] = mapped_column(Double)
     created_at: Mapped[float] = mapped_column(Double)
+    lesson_id: Mapped[str | None] = mapped_column(String)  # 0005: the lesson playing throughout; None: topic mode
 
 
 class FlagRow(Base):
@@ -313,6 +318,18 @@ class MaintenanceWindowRow(Base):
     created_at: Mapped[float] = mapped_column(Double)
 
 
+class ElectiveChoiceRow(Base):
+    """A student's module in an elective set (0005); `chosen_by` is the admin who changed it, if one did."""
+
+    __tablename__ = "elective_choices"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    set_name: Mapped[str] = mapped_column(String, primary_key=True)
+    module_id: Mapped[str] = mapped_column(String)
+    chosen_at: Mapped[float] = mapped_column(Double)
+    chosen_by: Mapped[int | None] = mapped_column(Integer)  # no FK, like the audit log's actor
+
+
 metadata = Base.metadata
 
 # Core Table objects, typed as such (declarative types `__table__` as a plain FromClause).
@@ -393,3 +410,4 @@ class LivenessChallengeRow(Base):
 provisional_intervals = cast(Table, ProvisionalIntervalRow.__table__)
 credit_voids = cast(Table, CreditVoidRow.__table__)
 liveness_challenges = cast(Table, LivenessChallengeRow.__table__)
+elective_choices = cast(Table, ElectiveChoiceRow.__table__)

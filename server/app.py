@@ -22,6 +22,7 @@ from models.detector import DetectorConfig
 from models.engine import Engine
 from proctor.catalog import load_catalog
 from proctor.clock import Clock, SystemClock
+from proctor.content import load_installed
 from proctor.credit import CreditPolicy
 from proctor.db import Database
 from proctor.events import EventBus
@@ -35,6 +36,7 @@ from proctor.maintenance import Maintenance
 from proctor.outbox import OutboxSender
 from proctor.review import Review
 from proctor.students import Students
+from proctor.study import Electives
 
 from .api import setup_routes
 from .api.auth import auth_middleware
@@ -43,6 +45,8 @@ from .config import Settings
 from .http import error_middleware, security_headers
 from .keys import (
     CLUSTER,
+    CONTENT,
+    ELECTIVES,
     EVENTS,
     LIVE,
     METRICS,
@@ -86,7 +90,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     the_clock = clock or SystemClock()
-    app.cleanup_ctx.extend([_database(the_clock), _verifier(engine_factory), _live(the_clock)])
+    app.cleanup_ctx.extend([_database(the_clock), _study, _verifier(engine_factory), _live(the_clock)])
     app.on_shutdown.append(_close_streams)
     app.on_response_prepare.append(security_headers(settings.https))
     setup_routes(app)
@@ -125,6 +129,15 @@ def _database(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]:
             await db.aclose()
 
     return database
+
+
+async def _study(app: web.Application) -> AsyncIterator[None]:
+    """The installed content pack (checked against the catalog) and the elective rules."""
+    settings, services = app[SETTINGS], app[SERVICES]
+    topics = {t.id for m in services.catalog.modules for t in m.topics}
+    app[CONTENT] = await asyncio.to_thread(load_installed, settings.content_path(), topics)
+    app[ELECTIVES] = Electives(services.db, services.clock, services.catalog)
+    yield
 
 
 def _verifier(engine_factory: EngineFactory) -> Callable[[web.Application], AsyncIterator[None]]:

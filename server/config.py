@@ -11,6 +11,7 @@ import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from models.backends import CHOICES as BACKEND_CHOICES
 from models.paths import proctor_home
@@ -55,6 +56,11 @@ class Settings:
     liveness_min_turn: float = 0.17  # yaw-ratio change that counts as a turn (proctor eval liveness)
     liveness_static_check: bool = True  # a frozen face region earns nothing (static_image)
     liveness_virtual_camera_check: bool = True  # a virtual camera's label raises an informational flag
+    # Study (lessons, electives, history)
+    content_dir: str = ""  # the installed content pack; "" = PROCTOR_HOME/content
+    demo_content: bool = True  # `proctor serve` generates the demo pack when no pack is installed
+    activity_stale_s: float = 20.0  # lesson mode: a "playing" report vouches for this long
+    time_zone: str = "Asia/Kolkata"  # the students' time zone: history's days
 
     @property
     def max_gap_s(self) -> float:
@@ -63,6 +69,9 @@ class Settings:
     @property
     def https(self) -> bool:
         return bool(self.certfile and self.keyfile)
+
+    def content_path(self) -> Path:
+        return Path(self.content_dir).expanduser() if self.content_dir else proctor_home() / "content"
 
     def db_url(self) -> str:
         return self.db or f"sqlite:///{proctor_home() / 'proctor.db'}"
@@ -84,6 +93,12 @@ class Settings:
             raise ConfigError(f"backend {self.backend!r} is unknown (use {', '.join(BACKEND_CHOICES)})")
         if not 12 <= self.min_face_px <= 480:
             raise ConfigError("min_face_px must be between 12 and 480")
+        if not 0 < self.activity_stale_s <= 3600:
+            raise ConfigError("activity_stale_s must be between 0 and 3600")
+        try:
+            ZoneInfo(self.time_zone)
+        except (ValueError, ZoneInfoNotFoundError):
+            raise ConfigError(f"time_zone {self.time_zone!r} is not an IANA time zone") from None
         if not 0 < self.port < 65536:
             raise ConfigError(f"port {self.port} is out of range")
         return self

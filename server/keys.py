@@ -13,6 +13,7 @@ from aiohttp import web
 
 from proctor.catalog import Catalog
 from proctor.clock import Clock
+from proctor.content import ContentPack
 from proctor.credit import CreditPolicy
 from proctor.db import Database
 from proctor.events import EventBus
@@ -23,6 +24,7 @@ from proctor.logins import Logins
 from proctor.maintenance import Maintenance
 from proctor.review import Review
 from proctor.students import Students
+from proctor.study import Electives
 
 from .cluster import ClusterBridge
 from .config import Settings
@@ -62,3 +64,5 @@ EVENTS = web.AppKey("events", EventBus)
 VIEWERS = web.AppKey("viewers", Viewers)
 WEBSOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("websockets")
 CLUSTER: web.AppKey[ClusterBridge | None] = web.AppKey("cluster")
+CONTENT = web.AppKey("content", ContentPack)  # the installed lessons (an empty pack when none)
+ELECTIVES = web.AppKey("electives", Electives)

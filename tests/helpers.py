@@ -24,6 +24,7 @@ def settings_for(tmp_path: Path, **kw: Any) -> Settings:
                             "verify_timeout_s": 5.0, "max_wait_ms": 5, "demo": False,
                             # Liveness changes what is credited; its own tests turn it on.
                             "liveness": False, "liveness_static_check": False}
+                            "content_dir": str(tmp_path / "content"), "demo_content": False}
     return Settings(**{**base, **kw})
 
 

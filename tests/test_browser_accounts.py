@@ -43,7 +43,8 @@ LOCKED = re.compile(r"^Too many attempts\. Your account is locked — try again 
 
 @pytest.fixture
 async def server(engine: Any, tmp_path: Path) -> AsyncIterator[Server]:
-    settings = Settings(db=f"sqlite:///{tmp_path / 'p.db'}", max_wait_ms=5, demo=False)
+    settings = Settings(db=f"sqlite:///{tmp_path / 'p.db'}", content_dir=str(tmp_path / "content"),
+                        max_wait_ms=5, demo=False)
     app = create_app(settings, engine_factory=lambda s: engine)
     async with serve(app) as base:
         yield app, base

@@ -20,6 +20,8 @@ from .helpers import PASSWORD, enroll_student, settings_for
 ST = str(Path(sys.executable).with_name("st"))
 
 
+# Every operation is fuzzed, the study routes (lessons, electives, history) included: a loaded machine needs longer.
+@pytest.mark.timeout(600)
 @pytest.mark.parametrize("who", ["student", "proctor"])
 async def test_schemathesis_finds_no_server_error_or_schema_violation(engine: Any, references: Any,
                                                                      tmp_path: Path, who: str) -> None:

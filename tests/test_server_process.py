@@ -36,6 +36,7 @@ def env_for(tmp_path: Path) -> dict[str, str]:
     env.update(PROCTOR_DB=f"sqlite:///{tmp_path / 'proctor.db'}", PROCTOR_SAMPLE_INTERVAL_S="1",
                PROCTOR_VERIFY_TIMEOUT_S="5", PROCTOR_DEMO="false", PROCTOR_DEVICE="cpu",
                PROCTOR_LIVENESS="false")  # a streamed photo cannot answer a head-turn challenge
+               PROCTOR_CONTENT_DIR=str(tmp_path / "content"), PROCTOR_DEMO_CONTENT="false")
     return env
 
 

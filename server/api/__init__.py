@@ -2,9 +2,9 @@
 
 from aiohttp import web
 
-from . import accounts, health, login, openapi, pages, proctor, student, webrtc
+from . import accounts, health, login, openapi, pages, proctor, student, study, webrtc
 
 
 def setup_routes(app: web.Application) -> None:
-    for module in (login, accounts, student, webrtc, proctor, openapi, health, pages):
+    for module in (login, accounts, student, study, webrtc, proctor, openapi, health, pages):
         module.setup_routes(app)

@@ -33,11 +33,15 @@ ERROR: S = obj({"error": obj({"code": STR, "message": STR}, ["code", "message"])
 USER: S = obj({"srn": NULLABLE_STR, "username": NULLABLE_STR, "name": STR, "role": STR, "staff": BOOL},
               ["name", "role", "staff"])
 LOGIN_OK: S = obj({"user": USER, "csrf_token": STR, "enrollment": STR}, ["user", "csrf_token"])
-TOPIC: S = obj({"id": STR, "title": STR}, ["id", "title"])
+LESSON: S = obj({"id": STR, "title": STR, "kind": {"enum": ["video", "reading"]}, "duration_s": NUM, "url": STR,
+                 "credited_seconds": NUM, "complete": BOOL}, ["id", "title", "kind", "duration_s", "url"])
+TOPIC: S = obj({"id": STR, "title": STR, "lessons": {"type": "array", "items": LESSON}}, ["id", "title"])
 MODULE: S = obj({"id": STR, "set": STR, "title": STR, "required_seconds": NUM, "mandatory": BOOL,
                  "topics": {"type": "array", "items": TOPIC}}, ["id", "set", "title", "required_seconds", "topics"])
 PROGRESS_MODULE: S = obj({**MODULE["properties"], "credited_seconds": NUM,
-                          "topics": {"type": "array", "items": obj({"id": STR, "title": STR, "credited_seconds": NUM},
+                          "elective": BOOL, "chosen": BOOL, "hours_left": NUM, "spmt_bookable": BOOL,
+                          "topics": {"type": "array", "items": obj({"id": STR, "title": STR, "credited_seconds": NUM,
+                                                                    "lessons": {"type": "array", "items": LESSON}},
                                                                    ["id", "title", "credited_seconds"])}},
                          ["id", "set", "title", "required_seconds", "credited_seconds", "topics"])
 FLAG: S = obj({"kind": STR, "started_at": NUM, "ended_at": NULLABLE_NUM}, ["kind", "started_at", "ended_at"])
@@ -59,6 +63,13 @@ WINDOW: S = obj({"start": NUM, "end": NUM, "message": STR}, ["start", "end", "me
 
 FLAG_VIEW: S = obj({"flag_id": INT, "session_id": STR, "kind": STR, "review": STR,
                     "snapshot_url": NULLABLE_STR}, ["flag_id", "session_id", "kind", "review"])
+ELECTIVES: S = obj({"sets": {"type": "array", "items": obj(
+    {"set": STR, "module_id": NULLABLE_STR, "locked": BOOL, "modules": {"type": "array"}},
+    ["set", "module_id", "locked", "modules"])}}, ["sets"])
+HISTORY_SESSION: S = obj({"session_id": STR, "topic_id": STR, "lesson_id": NULLABLE_STR, "started_at": NUM,
+                          "ended_at": NULLABLE_NUM, "credited_seconds": NUM,
+                          "samples": obj({"total": INT, "verified": INT}, ["total", "verified"])},
+                         ["session_id", "topic_id", "lesson_id", "started_at", "ended_at", "credited_seconds"])
 CSRF: S = {"name": "X-CSRF-Token", "in": "header", "required": False, "schema": STR}
 FLAG_ID: S = {"name": "flag_id", "in": "path", "required": True, "schema": STR}
 USER_ID: S = {"name": "user_id", "in": "path", "required": True, "schema": STR}
@@ -105,8 +116,11 @@ PATHS: dict[str, dict[str, S]] = {
                                     obj({}))},
     "/api/me": {"get": op("The logged-in user", LOGIN_OK)},
     "/api/catalog": {"get": op("Modules and topics", obj({"modules": {"type": "array", "items": MODULE}}))},
-    "/api/progress": {"get": op("Credited time by module and topic",
-                                obj({"modules": {"type": "array", "items": PROGRESS_MODULE}}))},
+    "/api/progress": {"get": op("Credited time by module, topic and lesson; electives and the required total",
+                                obj({"modules": {"type": "array", "items": PROGRESS_MODULE},
+                                     "electives": obj({}), "electives_pending": {"type": "array", "items": STR},
+                                     "required_seconds": NUM, "credited_seconds": NUM, "complete": BOOL},
+                                    ["modules", "required_seconds", "credited_seconds"]))},
     "/api/enrollment": {"post": op(
         "Enroll reference photos captured from the webcam",
         obj({"enrollment": STR}), (403, 409, 422),
@@ -114,7 +128,8 @@ PATHS: dict[str, dict[str, S]] = {
     "/api/webrtc/offer": {"post": op(
         "Start streaming: SDP offer in, SDP answer out (ICE fully gathered)",
         obj({"sdp": STR, "type": STR, "session_id": STR}, ["sdp", "type", "session_id"]), (403, 404, 409, 503),
-        obj({"sdp": STR, "type": {"enum": ["offer"]}, "topic_id": STR}, ["sdp", "type", "topic_id"]))},
+        obj({"sdp": STR, "type": {"enum": ["offer"]}, "topic_id": STR, "lesson_id": STR},
+            ["sdp", "type", "topic_id"]))},
     "/api/sessions/{session_id}": {"get": {**op("A session's state, credit and flags", SESSION, (404,)),
                                            "parameters": SESSION_ID}},
     "/api/sessions/{session_id}/end": {"post": {**op("End a session", obj({"ok": BOOL, "id": STR}), (403, 404),
@@ -215,6 +230,29 @@ PATHS: dict[str, dict[str, S]] = {
         "parameters": [USER_ID, CSRF]}},
     "/api/adjustments": {"get": op("Credit a proctor voided from my time, with the note",
                                    obj({"adjustments": {"type": "array"}}, ["adjustments"]))},
+    "/api/content/{path}": {"get": {
+        **op("A lesson file listed by the installed pack (HTTP Range: 206, 416)", {}, (404, 416)),
+        "responses": {"200": {"description": "video", "content": {"video/webm": {}, "video/mp4": {}}},
+                      "206": {"description": "part of it"}, **_errors((401, 404, 416))},
+        "parameters": [{"name": "path", "in": "path", "required": True, "schema": STR}]}},
+    "/api/lessons/{lesson_id}": {"get": {
+        **op("A reading lesson as sanitised HTML", obj({"id": STR, "title": STR, "html": STR}, ["id", "title", "html"]),
+             (404,)),
+        "parameters": [{"name": "lesson_id", "in": "path", "required": True, "schema": STR}]}},
+    "/api/electives": {
+        "get": op("My elective sets, their modules and my choices", ELECTIVES, (403,)),
+        "post": op("Choose the module of an elective set (changeable until credit in that set)", ELECTIVES,
+                   (403, 409), obj({"set": STR, "module_id": STR}, ["set", "module_id"]))},
+    "/api/students/{user_id}/electives": {"post": {
+        **op("An admin changes a student's elective, even after credit", ELECTIVES, (403, 404, 409),
+             obj({"set": STR, "module_id": STR}, ["set", "module_id"])),
+        "parameters": [USER_ID, CSRF]}},
+    "/api/history": {"get": {
+        **op("Confirmed credit per day (in the configured time zone) and the sessions of the last N days",
+             obj({"time_zone": STR, "days": {"type": "array", "items": obj({"date": STR, "credited_seconds": NUM},
+                                                                             ["date", "credited_seconds"])},
+                  "sessions": {"type": "array", "items": HISTORY_SESSION}}, ["days", "sessions"]), (400,)),
+        "parameters": [{"name": "days", "in": "query", "required": False, "schema": STR}]}},
     "/api/maintenance": {"get": op("Current and upcoming maintenance windows",
                                    obj({"active": {"oneOf": [{"type": "null"}, WINDOW]},
                                         "upcoming": {"type": "array", "items": WINDOW}}, ["active", "upcoming"]),

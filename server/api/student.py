@@ -18,6 +18,7 @@ from proctor.users import Role
 from ..http import ApiError, read_json
 from ..keys import LIVE, SERVICES, SETTINGS, VERIFIER
 from .auth import current_user
+from .study import lesson_credit, progress_extras, topic_lessons
 
 
 async def config(request: web.Request) -> web.Response:
@@ -35,19 +36,24 @@ async def catalog(request: web.Request) -> web.Response:
     current_user(request)
     modules = request.app[SERVICES].catalog.modules
     return web.json_response({"modules": [
-        {**_module_json(m), "topics": [{"id": t.id, "title": t.title} for t in m.topics]} for m in modules]})
+        {**_module_json(m), "topics": [{"id": t.id, "title": t.title, "lessons": topic_lessons(request, t)}
+                                       for t in m.topics]} for m in modules]})
 
 
 async def progress(request: web.Request) -> web.Response:
     user = current_user(request)
     services = request.app[SERVICES]
     by_topic = await credited_by_topic(services.db, user.id)  # derived from the intervals
+    by_lesson = await lesson_credit(request, user)
     modules = []
     for m in services.catalog.modules:
         seconds = [round(by_topic.get(t.id, 0.0), 3) for t in m.topics]
-        topics = [{"id": t.id, "title": t.title, "credited_seconds": s} for t, s in zip(m.topics, seconds, strict=True)]
+        topics = [{"id": t.id, "title": t.title, "credited_seconds": s,
+                   "lessons": topic_lessons(request, t, by_lesson)}
+                  for t, s in zip(m.topics, seconds, strict=True)]
         modules.append({**_module_json(m), "credited_seconds": round(sum(seconds), 3), "topics": topics})
-    return web.json_response({"modules": modules})
+    extras = await progress_extras(request, user, modules)
+    return web.json_response({"modules": modules, **extras})
 
 
 def _photo_bytes(item: object, index: int) -> bytes:

@@ -15,6 +15,7 @@ from ..keys import SERVICES, SETTINGS, STARTER, VERIFIER
 from ..media.peer import OfferError, abandon, answer_offer
 from ..media.sessions import Student
 from .auth import WEB_SESSION, current_user, refuse_during_maintenance
+from .study import check_offer
 
 MAX_SDP = 64 * 1024
 
@@ -41,6 +42,8 @@ async def offer(request: web.Request) -> web.Response:
     if found is None:
         raise ApiError(404, "unknown_topic", f"no topic {topic_id!r} in the catalog")
     module, topic = found
+    lesson_id = field(body, "lesson_id", required=False, max_len=128)
+    activity = await check_offer(request, user, module, topic, lesson_id)  # electives; lesson mode's gate
     check_sdp(sdp)
     fresh = await services.students.get(user.id) or user
     if fresh.enrollment_status != "approved":
@@ -56,7 +59,8 @@ async def offer(request: web.Request) -> web.Response:
         raise ApiError(400, exc.code, str(exc)) from None
     student = Student(user.id, request[WEB_SESSION].id, user.srn, user.name)
     try:
-        stream = await request.app[STARTER].start(student, module, topic, peer, refs)
+        stream = await request.app[STARTER].start(student, module, topic, peer, refs, lesson_id=lesson_id,
+                                                  activity=activity)
     except BaseException:
         await abandon(peer.pc, peer.drains)
         raise

@@ -34,6 +34,7 @@ def build_parser() -> Parser:
     _students(sub)
     _admin(sub)
     _worker(sub)
+    _content(sub)
     return parser
 
 
@@ -212,3 +213,22 @@ def _worker(sub: Any) -> None:
                    help="reclaim jobs pending this long on a dead worker (about 2× the verify timeout)")
     p.add_argument("--consumer", default=None, help="consumer name in the group (default: host-pid)")
     p.set_defaults(handler="server.cli.worker:cmd_worker")
+
+
+def _content(sub: Any) -> None:
+    content = sub.add_parser("content", help="lessons: install a content pack, list it, build the demo pack")
+    csub = content.add_subparsers(dest="content_command", required=True, parser_class=type(content))
+    p = csub.add_parser("import", help="check a content pack (DIR/content.toml and its files) and install it")
+    p.add_argument("dir", type=Path)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--config", type=Path, help="TOML settings file (content_dir, catalog)")
+    p.set_defaults(handler="server.cli.content:cmd_content_import", db=None)
+    p = csub.add_parser("list", help="the installed lessons")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--config", type=Path, help="TOML settings file (content_dir, catalog)")
+    p.set_defaults(handler="server.cli.content:cmd_content_list", db=None)
+    p = csub.add_parser("demo", help="build the demo pack (slide videos, reading notes) unless a pack is installed")
+    p.add_argument("--force", action="store_true", help="rebuild it over the installed pack")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--config", type=Path, help="TOML settings file (content_dir, catalog)")
+    p.set_defaults(handler="server.cli.content:cmd_content_demo", db=None)

@@ -18,6 +18,7 @@ from proctor.passwords import hash_password
 from ..app import create_app
 from ..keys import SERVICES
 from .base import CliError, settings_from
+from .content import ensure_demo_pack
 
 USER_ERRORS = (WeightsError, DeviceError, BackendError)
 DEMO_SRN = "DEMO0001"
@@ -36,6 +37,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             ssl_ctx.load_cert_chain(settings.certfile, settings.keyfile)
         except (OSError, ssl.SSLError) as exc:
             raise CliError(f"cannot load the TLS certificate/key: {exc}") from None
+    if settings.demo_content:
+        ensure_demo_pack(settings)  # a fresh machine shows a working course
     scheme = "https" if ssl_ctx else "http"
     url = f"{scheme}://{settings.host}:{settings.port}/"
 

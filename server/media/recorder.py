@@ -36,7 +36,7 @@ class SessionRecorder:
         credited_s = 0.0
         if update.credited is not None:
             c = update.credited
-            if await self.ledger.append_interval(sid, c.seq, c.start, c.end):
+            if await self.ledger.append_interval(sid, c.seq, c.start, c.end, lesson_id=c.lesson_id):
                 credited_s = c.end - c.start
         if update.liveness is not None and self.liveness is not None:  # provisional, confirmed, voided
             credited_s += await self.liveness.write(sid, update.liveness)

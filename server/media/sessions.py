@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from models.embedder import Embeddings
+from proctor.activity import ActivityGate
 from proctor.catalog import Module, Topic
 from proctor.db import Database
 from proctor.progress import credited_by_module
@@ -42,7 +43,9 @@ class SessionStarter:
         self.cluster = cluster
 
     async def start(self, student: Student, module: Module, topic: Topic, peer: AnsweredPeer,
-                    references: Embeddings) -> LiveStream:
+                    references: Embeddings, *, lesson_id: str | None = None,
+                    activity: ActivityGate | None = None) -> LiveStream:
+        """`activity` is lesson mode's gate (credit needs a lesson playing); None keeps topic mode."""
         ledger, uid = self.deps.ledger, student.user_id
         old = self.registry.get_for_user(uid)
         if old is not None:
@@ -50,10 +53,10 @@ class SessionStarter:
         now = self.deps.clock.now()
         await ledger.end_open_sessions_for_user(uid, now, "replaced")  # e.g. on another node, or a crash
         before = (await credited_by_module(self.db, uid)).get(module.id, 0.0)
-        session_id = await ledger.start_session(uid, topic.id, module.id, now)
+        session_id = await ledger.start_session(uid, topic.id, module.id, now, lesson_id=lesson_id)
         ctx = StreamContext(session_id, uid, topic.id, module.id, before, float(module.required_seconds),
-                            student.web_session_id, student.srn, student.name, topic.title)
-        stream = LiveStream(ctx, peer.pc, LatestFrame(peer.video), references, self.deps)
+                            student.web_session_id, student.srn, student.name, topic.title, lesson_id)
+        stream = LiveStream(ctx, peer.pc, LatestFrame(peer.video), references, self.deps, activity=activity)
         self._wire(stream)
         await self.registry.add(stream)
         if self.cluster is not None:

@@ -19,6 +19,7 @@ from aiortc import RTCDataChannel, RTCPeerConnection
 from models.aio import cancel_and_wait
 from models.embedder import Embeddings
 from models.snapshots import annotated_jpeg
+from proctor.activity import ActivityGate
 from proctor.clock import Clock
 from proctor.credit import CreditPolicy
 from proctor.events import EventBus
@@ -55,6 +56,7 @@ class StreamContext:
     srn: str | None = None  # how proctors' events and flags name the student
     name: str = ""
     topic_title: str = ""
+    lesson_id: str | None = None  # lesson mode: the lesson the offer named
 
     @property
     def student(self) -> dict[str, Any]:
@@ -81,13 +83,14 @@ class LiveStream:
     """A student's live session: owns the peer connection, the frame drain and the sample loop."""
 
     def __init__(self, ctx: StreamContext, pc: RTCPeerConnection, latest: FrameSource, references: Embeddings,
-                 deps: StreamDeps) -> None:
+                 deps: StreamDeps, *, activity: ActivityGate | None = None) -> None:
         self.ctx = ctx
         self.pc = pc
         self.latest = latest
         self.deps = deps
         gate = ProvisionalCredit(deps.liveness, deps.clock) if deps.liveness is not None else None
         self.session = LiveSession(ctx.session_id, deps.policy, deps.clock, liveness=gate)
+        self.session = LiveSession(ctx.session_id, deps.policy, deps.clock, activity=activity)
         self.sampler = Sampler(SamplerConfig(ctx.session_id, str(ctx.user_id), references, deps.verify_timeout_s),
                                latest, deps.verifier, deps.clock, deps.metrics)
         self.recorder = SessionRecorder(ctx.session_id, deps.ledger, deps.liveness_ledger)
@@ -132,6 +135,12 @@ class LiveStream:
         if not isinstance(data, dict):
             return
         if data.get("type") == "visibility" and isinstance(data.get("visible"), bool):
+        if isinstance(data, dict) and data.get("type") == "activity":
+            lesson, playing = data.get("lesson_id"), data.get("playing")
+            if isinstance(lesson, str) and isinstance(playing, bool):
+                self.session.report_activity(lesson, playing)  # credit reads it at the next sample
+            return
+        if isinstance(data, dict) and data.get("type") == "visibility" and isinstance(data.get("visible"), bool):
             update = self.session.set_visible(data["visible"])
         elif data.get("type") == "camera" and isinstance(data.get("label"), str):
             update = self.session.camera_label(data["label"][:200])
@@ -198,7 +207,8 @@ class LiveStream:
                 "module_credited_seconds": round(self.ctx.module_credited_before + s.credited_seconds, 3),
                 "required_seconds": self.ctx.module_required,
                 "samples": {"total": s.samples_total, "verified": s.samples_verified},
-                "sampled_at": s.last_sample.at if s.last_sample is not None else None}
+                "sampled_at": s.last_sample.at if s.last_sample is not None else None,
+                **({"lesson_id": s.activity.current} if s.activity is not None else {})}
 
     def send_status(self) -> None:
         self._send(self.status())

@@ -6,11 +6,14 @@ import { ApiError, api, apiEvents, setCsrfToken } from './api.js';
 import { StudentLogin } from './auth.js';
 import { Camera } from './camera.js';
 import { $, setText, show } from './dom.js';
+import { Electives } from './electives.js';
 import { Enrollment } from './enroll.js';
+import { History } from './history.js';
 import { LiveController } from './live.js';
 import { MaintenanceNotice } from './maintenance.js';
-import { renderProgress } from './progress.js';
+import { moduleOfTopic, overallText, renderProgress } from './progress.js';
 import { Security } from './security.js';
+import { StudyPanel } from './study.js';
 
 const PENDING_RECHECK_MS = 60000;
 
@@ -19,17 +22,42 @@ const state = {
   enrollment: 'none',
   catalog: [],  // from /api/catalog (topic picker)
   progress: [], // from /api/progress (dashboard; same shape plus credited_seconds)
+  summary: null, // the rest of /api/progress: electives and the required total
 };
+
+function topicOf(modules, topicId) {
+  return moduleOfTopic(modules, topicId)?.topics?.find((t) => String(t.id) === String(topicId)) ?? null;
+}
+
+/** The catalog's modules marked with the student's elective choices (from progress, when loaded). */
+function offeredModules() {
+  const chosen = new Map(state.progress.map((m) => [m.id, m.chosen]));
+  const base = state.catalog.length ? state.catalog : state.progress;
+  return base.map((m) => ({ ...m, chosen: chosen.get(m.id) }));
+}
+
+function showStudy(topicId) {
+  const topic = topicOf(state.catalog, topicId) ?? topicOf(state.progress, topicId);
+  study.setTopic(topic, topicOf(state.progress, topicId)?.lessons ?? []);
+}
 
 const camera = new Camera($('camera-card'));
 const enrollment = new Enrollment($('enroll-card'), camera, (result) => {
   setEnrollment(result);
   refreshProgress().catch(() => {});
 });
+const study = new StudyPanel($('study-card'), {
+  activity: (lessonId, playing) => live.activity(lessonId, playing),
+});
 const live = new LiveController($('session-card'), camera, {
   modules: () => (state.progress.length ? state.progress : state.catalog),
   refresh: () => refreshProgress(),
+  study,
+  topicChanged: (topicId) => showStudy(topicId),
 });
+const electives = new Electives($('electives-card'), () => loadModules().catch(() => {}));
+const historyView = new History($('history-card'),
+  (topicId) => topicOf(state.catalog, topicId)?.title ?? topicId);
 const security = new Security($('security'), { user: () => state.user });
 const login = new StudentLogin({
   login: $('login-view'),
@@ -124,10 +152,13 @@ async function loadModules() {
   if (catalog.status === 'fulfilled') state.catalog = catalog.value.modules ?? [];
   if (progress.status === 'fulfilled') {
     state.progress = progress.value.modules ?? [];
+    state.summary = progress.value;
     renderDashboard();
   }
   // Progress carries the same modules and topics, so it can stand in for a failed catalog.
-  live.setTopics(state.catalog.length ? state.catalog : state.progress);
+  live.setTopics(offeredModules());
+  electives.load();
+  historyView.load();
   const failed = [catalog, progress].find((r) => r.status === 'rejected');
   setText($('progress-error'), failed ? `Couldn't load everything: ${failed.reason.message}` : '');
 }
@@ -137,7 +168,10 @@ async function refreshProgress() {
   try {
     const data = await api.get('/api/progress');
     state.progress = data.modules ?? [];
+    state.summary = data;
     renderDashboard();
+    showStudy($('topic').value);
+    historyView.load();
     setText($('progress-error'), '');
   } catch (err) {
     setText($('progress-error'), `Couldn't refresh progress: ${err.message}`);
@@ -147,6 +181,7 @@ async function refreshProgress() {
 
 function renderDashboard() {
   renderProgress($('progress-list'), state.progress);
+  setText($('progress-overall'), overallText(state.summary));
   const time = new Date().toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
   setText($('progress-updated'), `Updated ${time}`);
 }

@@ -43,6 +43,7 @@ export class LiveController {
    * @param {object} hooks
    * @param {() => object[]} hooks.modules       latest module list (catalog merged with progress)
    * @param {() => Promise<void>} hooks.refresh  reload the progress dashboard
+   * @param {import('./study.js').StudyPanel} [hooks.study]  the lesson panel (lesson mode), if any
    */
   constructor(root, camera, hooks) {
     this.camera = camera;
@@ -72,7 +73,10 @@ export class LiveController {
       this.start();
     });
     this.stopBtn.addEventListener('click', () => this.stop());
-    this.topic.addEventListener('change', () => this.renderControls());
+    this.topic.addEventListener('change', () => {
+      this.renderControls();
+      this.hooks.topicChanged?.(this.topic.value);
+    });
     // Leaving the page mid-session: tell the server right away rather than letting
     // it wait for the connection to time out.
     window.addEventListener('pagehide', () => this.stream?.abandon());
@@ -86,6 +90,7 @@ export class LiveController {
   setTopics(modules) {
     fillTopicPicker(this.topic, modules, rememberedTopic());
     this.renderControls();
+    this.hooks.topicChanged?.(this.topic.value);
   }
 
   setEnrollment(enrollment) {
@@ -163,8 +168,12 @@ export class LiveController {
     show(this.summary, false);
     show(this.panel, true);
 
+    const study = this.hooks.study;
+    const lessonId = study?.topic?.id === topicId ? study.lesson?.id ?? null : null;
+    if (lessonId) study.started();
     this.stream = new LiveStream({
       topicId,
+      lessonId,
       camera: this.camera,
       on: {
         session: () => {
@@ -174,10 +183,12 @@ export class LiveController {
         open: () => {
           this.setStatus(REASON_TEXT.not_started, 'unverified');
           setText(this.notice, '');
+          if (lessonId) study.resend();
         },
         status: (msg) => this.onStatus(msg),
         liveness: (msg) => this.onLiveness(msg),
         reconnecting: ({ connectedBefore }) => {
+          if (lessonId) study.lost();
           this.setStatus(connectedBefore ? 'Connection lost — reconnecting…'
             : "Can't reach the server — retrying…", 'unverified');
         },
@@ -192,7 +203,13 @@ export class LiveController {
     this.stopBtn.focus();
   }
 
+  /** Lesson mode: the study panel reports what plays. */
+  activity(lessonId, playing) {
+    this.stream?.sendActivity(lessonId, playing);
+  }
+
   onStatus(msg) {
+    this.hooks.study?.setVerification(msg.state, msg.reason);
     const verified = msg.state === 'verified';
     this.setStatus(statusText(msg.state, msg.reason), verified ? 'verified' : 'unverified');
     const credited = Number(msg.credited_seconds);
@@ -235,6 +252,7 @@ export class LiveController {
   finish(noticeText) {
     clearInterval(this.refreshTimer);
     this.challenge.hide();
+    this.hooks.study?.stopped();
     const ids = this.stream?.sessionIds ?? [];
     // A run that never reached the server has no session to call "ended".
     this.setStatus(ids.length ? REASON_TEXT.ended : 'Not streaming', 'unverified');

@@ -45,8 +45,9 @@ export class LiveStream {
    *   reconnecting({delayMs, connectedBefore, why}), ended(reason) — the server ended it,
    *   failed(error) — gave up (error.name === 'CameraError' carries the DOMException in .cause)
    */
-  constructor({ topicId, camera, on }) {
+  constructor({ topicId, lessonId = null, camera, on }) {
     this.topicId = topicId;
+    this.lessonId = lessonId;  // lesson mode: credit also needs the lesson playing (sendActivity)
     this.camera = camera;
     this.on = on;
     this.generation = 0;
@@ -163,6 +164,7 @@ export class LiveStream {
         sdp: pc.localDescription.sdp,
         type: 'offer',
         topic_id: this.topicId,
+        ...(this.lessonId ? { lesson_id: this.lessonId } : {}),
       }, { timeoutMs: OFFER_TIMEOUT_MS });
       if (this.stale(gen)) {
         // Stop was pressed while the offer was in flight: don't leave a session behind.
@@ -251,6 +253,17 @@ export class LiveStream {
       this.closePeer();
       this.camera.close();
       this.on.ended?.(typeof msg.reason === 'string' ? msg.reason : '');
+    }
+  }
+
+  /** Lesson mode: which lesson plays. Sent on every change and as a heartbeat while it plays. */
+  sendActivity(lessonId, playing) {
+    const channel = this.channel;
+    if (!this.lessonId || channel?.readyState !== 'open') return;
+    try {
+      channel.send(JSON.stringify({ type: 'activity', lesson_id: lessonId, playing }));
+    } catch {
+      // the close handler will deal with a dead channel
     }
   }
 

@@ -1,0 +1,1 @@
+"""The demo content pack: slide videos rendered here (Pillow, PyAV) and reading notes written for the project."""
