@@ -145,11 +145,11 @@ async def test_revoking_the_streaming_login_ends_the_stream(rig: Any, aiohttp_cl
 async def test_totp_two_step_login_and_recovery_code(rig: Any) -> None:
     csrf = await login(rig)
     h = {"X-CSRF-Token": csrf}
-    setup = await (await rig.post("/api/auth/totp/setup", headers=h, json={})).json()
+    setup = await (await rig.post("/api/auth/totp/setup", headers=h, json={"password": PASSWORD})).json()
     assert setup["qr"].startswith("data:image/svg+xml") and setup["otpauth_uri"].startswith("otpauth://totp/")
     totp = pyotp.TOTP(setup["secret"])
     await err(await rig.post("/api/auth/totp/enable", headers=h, json={"code": "000000" if totp.at(
-        rig.clock.now()) != "000000" else "111111"}), 401)
+        rig.clock.now()) != "000000" else "111111"}), 409)
     codes = (await (await rig.post("/api/auth/totp/enable", headers=h,
                                    json={"code": totp.at(rig.clock.now())})).json())["recovery_codes"]
     assert len(codes) == 10 and len(set(codes)) == 10

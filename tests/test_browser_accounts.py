@@ -298,6 +298,10 @@ async def test_two_step_verification_setup_then_login_asks_for_a_code(server: Se
     await log_in(page, base, "TFA001")
     await expect(page.locator("#tfa-state")).to_contain_text("off")
 
+    await page.locator("#totp-setup").click()  # the password is asked for again first
+    await expect(page.locator("#totp-setup-error")).to_contain_text("password")
+    await expect(page.locator("#totp-qr")).to_be_hidden()
+    await page.locator("#totp-setup-password").fill(PASSWORD)
     await page.locator("#totp-setup").click()
     qr = page.locator("#totp-qr")
     await expect(qr).to_be_visible()
@@ -323,6 +327,13 @@ async def test_two_step_verification_setup_then_login_asks_for_a_code(server: Se
     await page.set_viewport_size({"width": 320, "height": 740})
     await no_sideways_scroll(page)
     await page.set_viewport_size({"width": 1280, "height": 720})
+
+    # After a reload the page still knows 2FA is on (/api/me says), so it offers to turn it off.
+    await page.reload()
+    await expect(page.locator("#app-view")).to_be_visible()
+    await expect(page.locator("#tfa-state")).to_contain_text("on")
+    await expect(page.locator("#totp-disable")).to_be_visible()
+    await expect(page.locator("#totp-setup")).to_be_hidden()
 
     # Log out and in again: the password alone is no longer enough.
     await page.locator("#logout-btn").click()

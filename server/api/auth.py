@@ -9,6 +9,8 @@ the one it replaces. Every state-changing API request from a logged-in browser m
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from aiohttp import web
 
 from proctor.login_attempts import LoginResult
@@ -43,6 +45,21 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         if not request[WEB_SESSION].check_csrf(request.headers.get("X-CSRF-Token")):
             raise ApiError(403, "csrf", "missing or invalid X-CSRF-Token header")
     return await handler(request)
+
+
+def check_origin(request: web.Request) -> None:
+    """403 unless a browser's `Origin` is this site (or one in `allowed_origins`).
+
+    A WebSocket handshake carries cookies but no CSRF header and is not bound by CORS, so any page
+    could open one with the proctor's cookie (cross-site WebSocket hijacking). Browsers always send
+    `Origin` on it; clients that send none are not browsers and carry no ambient cookie risk.
+    """
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return
+    if urlsplit(origin).netloc.lower() == request.host.lower() or origin in request.app[SETTINGS].allowed_origins:
+        return
+    raise ApiError(403, "bad_origin", "this socket only accepts the site's own pages")
 
 
 def ip_of(request: web.Request) -> str | None:
