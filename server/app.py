@@ -35,11 +35,14 @@ from proctor.students import Students
 
 from .api import setup_routes
 from .api.auth import auth_middleware
+from .background import Background
 from .cluster import ClusterBridge
 from .config import Settings
 from .http import error_middleware, security_headers
 from .keys import (
+    BACKGROUND,
     CLUSTER,
+    CODE_LIMITER,
     EVENTS,
     LIVE,
     METRICS,
@@ -82,7 +85,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     the_clock = clock or SystemClock()
-    app.cleanup_ctx.extend([_database(the_clock), _verifier(engine_factory), _live(the_clock)])
+    app.cleanup_ctx.extend([_database(the_clock), _background, _verifier(engine_factory), _live(the_clock)])
     app.on_shutdown.append(_close_streams)
     app.on_response_prepare.append(security_headers(settings.https))
     setup_routes(app)
@@ -121,6 +124,18 @@ def _database(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]:
             await db.aclose()
 
     return database
+
+
+async def _background(app: web.Application) -> AsyncIterator[None]:
+    # After the database (its work uses it), so it is drained before the database closes.
+    settings, clock = app[SETTINGS], app[SERVICES].clock
+    app[CODE_LIMITER] = IpLimiter(clock, settings.code_requests_per_ip, settings.code_request_window_s)
+    background = Background()
+    app[BACKGROUND] = background
+    try:
+        yield
+    finally:
+        await background.aclose()
 
 
 def _verifier(engine_factory: EngineFactory) -> Callable[[web.Application], AsyncIterator[None]]:

@@ -45,6 +45,8 @@ class Settings:
     trusted_proxies: list[str] = field(default_factory=list)  # reverse proxies whose X-Forwarded-* we believe
     redis_url: str = ""  # scale-out: jobs to GPU workers over Redis Streams, events shared between nodes
     node_id: str = ""  # this media node's name in the cluster; "" = hostname-pid
+    code_requests_per_ip: int = 10  # "send me a code" requests one address (IPv6: one /64) may make…
+    code_request_window_s: float = 3600.0  # …within this sliding window
     export_max_days: int = 366  # the longest date range one export.csv may span
     allowed_origins: list[str] = field(default_factory=list)  # other origins whose pages may open our WebSockets
 
@@ -70,6 +72,8 @@ class Settings:
             raise ConfigError("verify_timeout_s must be positive")
         if bool(self.certfile) != bool(self.keyfile):
             raise ConfigError("certfile and keyfile go together")
+        if self.code_requests_per_ip < 1 or self.code_request_window_s <= 0:
+            raise ConfigError("code_requests_per_ip must be ≥ 1 and code_request_window_s positive")
         if self.export_max_days < 1:
             raise ConfigError("export_max_days must be at least 1")
         if not 0 < self.port < 65536:

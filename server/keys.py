@@ -24,6 +24,7 @@ from proctor.maintenance import Maintenance
 from proctor.review import Review
 from proctor.students import Students
 
+from .background import Background
 from .cluster import ClusterBridge
 from .config import Settings
 from .media.live_view import Viewers
@@ -62,3 +63,5 @@ EVENTS = web.AppKey("events", EventBus)
 VIEWERS = web.AppKey("viewers", Viewers)
 WEBSOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("websockets")
 CLUSTER: web.AppKey[ClusterBridge | None] = web.AppKey("cluster")
+BACKGROUND = web.AppKey("background", Background)  # work started after answering (e.g. sending a code)
+CODE_LIMITER = web.AppKey("code_limiter", IpLimiter)  # "send me a code" requests per address

@@ -27,7 +27,7 @@ from proctor.passwords import hash_password
 from proctor.totp import STEP_S
 from server.app import create_app
 from server.config import Settings
-from server.keys import SERVICES
+from server.keys import BACKGROUND, SERVICES
 
 from .browser import ARTIFACTS, FAKE_CAMERA, NewPage, PageRules, Server, refused_api, serve
 from .helpers import PASSWORD
@@ -84,7 +84,9 @@ async def send_code(page: Page, app: web.Application, srn: str, prefix: str) -> 
     # Resting for 30 s, and saying so.
     await expect(page.locator(f"#{prefix}-send")).to_be_disabled()
     await expect(page.locator(f"#{prefix}-send")).to_have_text(re.compile(r"^Send again in ([1-9]|[12]\d|30) s$"))
-    # The server stores the SMS before it answers 202, and the page says "sent" only after the answer.
+    # The server answers 202 first and stores the SMS after (the answer's timing must not tell
+    # whether the SRN exists): wait for that work, as a student waits for the text.
+    await app[BACKGROUND].drain()
     return new_sms_code(await outbox_texts(app, srn), before)
 
 

@@ -3,6 +3,7 @@ nothing and still count per address, IPv6 clients count per /64, and code failur
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from proctor.audit import Audit
 from proctor.clock import FakeClock
 from proctor.passwords import Hasher, hash_password
 from server.app import create_app
-from server.keys import SERVICES
+from server.keys import BACKGROUND, SERVICES
 
 from .fakes import fast_hasher
 from .helpers import PASSWORD, settings_for
@@ -115,3 +116,38 @@ async def test_code_failures_do_not_tell_which_srns_exist(rig: Any, path: str) -
     audit = Audit(rig.app[SERVICES].db, rig.app[SERVICES].clock)
     details = [e.details for e in await audit.recent(10, action="login_failed")]
     assert any(d.get("otp") == "none" or d.get("reason") == "already_active" for d in details)  # the detail
+
+
+class GatedSms:
+    """An SmsSender that holds every send until `gate` opens."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.sent: list[str] = []
+
+    async def send(self, mobile: str, text: str, user_id: int | None) -> None:
+        await self.gate.wait()
+        self.sent.append(mobile)
+
+
+async def test_send_a_code_answers_before_any_lookup_or_sms(rig: Any) -> None:
+    sms = GatedSms()
+    rig.app[SERVICES].accounts.otps.sender = sms
+    answers = []
+    async with asyncio.timeout(10):  # before the fix the known SRN's answer waited for the SMS
+        for srn in ("MAD001", "ZZZ999"):
+            resp = await rig.post("/api/auth/otp/request", json={"srn": srn}, headers=src("192.0.2.1"))
+            answers.append((resp.status, await resp.json()))
+    assert answers == [(202, {"ok": True})] * 2 and sms.sent == []
+    sms.gate.set()
+    await rig.app[BACKGROUND].drain()
+    assert sms.sent == ["+919800000002"]  # sent after answering, to the known SRN only
+
+
+async def test_send_a_code_is_limited_per_address(rig: Any) -> None:
+    paths = ["/api/auth/otp/request", "/api/auth/activate/request", "/api/auth/password/forgot"]
+    statuses = [(await rig.post(paths[i % 3], json={"srn": f"ZZZ{i}"}, headers=src("192.0.2.5"))).status
+                for i in range(11)]
+    assert statuses == [202] * 10 + [429]  # code_requests_per_ip = 10 across the three routes
+    assert (await rig.post(paths[0], json={"srn": "ZZZ"}, headers=src("192.0.2.6"))).status == 202
+    await rig.app[BACKGROUND].drain()
