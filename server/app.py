@@ -18,6 +18,7 @@ from pathlib import Path
 from aiohttp import web
 
 from models import weights
+from models.decode_pool import DecodePool
 from models.engine import Engine
 from proctor.catalog import load_catalog
 from proctor.clock import Clock, SystemClock
@@ -38,12 +39,13 @@ from .api.auth import auth_middleware
 from .background import Background
 from .cluster import ClusterBridge
 from .config import Settings
+from .limits import Limits
 from .http import error_middleware, security_headers
 from .keys import (
     BACKGROUND,
     CLUSTER,
-    CODE_LIMITER,
     EVENTS,
+    LIMITS,
     LIVE,
     METRICS,
     SERVICES,
@@ -129,7 +131,7 @@ def _database(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]:
 async def _background(app: web.Application) -> AsyncIterator[None]:
     # After the database (its work uses it), so it is drained before the database closes.
     settings, clock = app[SETTINGS], app[SERVICES].clock
-    app[CODE_LIMITER] = IpLimiter(clock, settings.code_requests_per_ip, settings.code_request_window_s)
+    app[LIMITS] = Limits.from_settings(settings, clock)
     background = Background()
     app[BACKGROUND] = background
     try:
@@ -148,7 +150,9 @@ def _verifier(engine_factory: EngineFactory) -> Callable[[web.Application], Asyn
             v = RedisVerifier(settings.redis_url, engine=engine, node_id=settings.node_id or None)
         else:
             v = LocalVerifier(engine, settings.max_batch_size, settings.max_wait_ms,
-                              on_batch=app[METRICS].observe_batch)
+                              on_batch=app[METRICS].observe_batch,
+                              decode_pool=DecodePool(settings.enroll_decode_workers),
+                              max_decoded_bytes=settings.enroll_max_decoded_mb * 1024 * 1024)
         await v.start()
         app[VERIFIER] = v
         try:

@@ -47,6 +47,12 @@ class Settings:
     node_id: str = ""  # this media node's name in the cluster; "" = hostname-pid
     code_requests_per_ip: int = 10  # "send me a code" requests one address (IPv6: one /64) may make…
     code_request_window_s: float = 3600.0  # …within this sliding window
+    enroll_decode_workers: int = 2  # threads that decode enrollment photos, apart from the inference thread
+    enroll_max_decoded_mb: int = 48  # a photo that would decode to more memory than this is refused unread
+    enrollments_per_student: int = 5  # enrollment posts one student may make…
+    enrollment_window_s: float = 3600.0  # …within this sliding window
+    offers_per_student: int = 20  # WebRTC offers (stream starts) one student may make…
+    offer_window_s: float = 300.0  # …within this sliding window
     export_max_days: int = 366  # the longest date range one export.csv may span
     allowed_origins: list[str] = field(default_factory=list)  # other origins whose pages may open our WebSockets
 
@@ -74,6 +80,9 @@ class Settings:
             raise ConfigError("certfile and keyfile go together")
         if self.code_requests_per_ip < 1 or self.code_request_window_s <= 0:
             raise ConfigError("code_requests_per_ip must be ≥ 1 and code_request_window_s positive")
+        if min(self.enroll_decode_workers, self.enroll_max_decoded_mb, self.enrollments_per_student,
+               self.offers_per_student) < 1 or min(self.enrollment_window_s, self.offer_window_s) <= 0:
+            raise ConfigError("enrollment and offer limits must be ≥ 1, their windows positive")
         if self.export_max_days < 1:
             raise ConfigError("export_max_days must be at least 1")
         if not 0 < self.port < 65536:

@@ -27,6 +27,7 @@ from proctor.students import Students
 from .background import Background
 from .cluster import ClusterBridge
 from .config import Settings
+from .limits import Limits
 from .media.live_view import Viewers
 from .media.registry import LiveRegistry
 from .media.sessions import SessionStarter
@@ -64,4 +65,4 @@ VIEWERS = web.AppKey("viewers", Viewers)
 WEBSOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("websockets")
 CLUSTER: web.AppKey[ClusterBridge | None] = web.AppKey("cluster")
 BACKGROUND = web.AppKey("background", Background)  # work started after answering (e.g. sending a code)
-CODE_LIMITER = web.AppKey("code_limiter", IpLimiter)  # "send me a code" requests per address
+LIMITS = web.AppKey("limits", Limits)  # rate limits on codes, enrollments and offers

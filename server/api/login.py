@@ -12,14 +12,14 @@ from aiohttp import web
 from proctor.passwords import WeakPassword
 
 from ..http import ApiError, field, read_json
-from ..keys import BACKGROUND, CODE_LIMITER, LIVE, SERVICES
+from ..keys import BACKGROUND, LIMITS, LIVE, SERVICES
 from .auth import failed, ip_of, login_answer, refuse_during_maintenance, throttled, weak_password
 
 
 async def send_code(request: web.Request, purpose: str) -> web.Response:
     """202 at once, and the lookup and the SMS after answering: the answer and its timing are the
     same for every SRN. Each request counts against the caller's address (each may send an SMS)."""
-    limiter = request.app[CODE_LIMITER]
+    limiter = request.app[LIMITS].code_requests
     key = ip_of(request) or "?"
     retry = limiter.check(key)
     if retry is not None:

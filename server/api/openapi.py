@@ -208,8 +208,10 @@ PATHS: dict[str, dict[str, S]] = {
                       **_errors((401, 403, 404))},
         "parameters": [USER_ID, {"name": "photo_id", "in": "path", "required": True, "schema": STR}]}},
     "/api/proctor/enrollments/{user_id}": {"post": {
-        **op("Approve or reject a webcam enrollment", obj({"user_id": INT, "enrollment": STR}), (403, 404),
-             obj({"action": {"enum": ["approve", "reject"]}, "note": STR}, ["action"])),
+        **op("Approve (naming the photo ids seen) or reject a webcam enrollment",
+             obj({"user_id": INT, "enrollment": STR}), (403, 404, 409),
+             obj({"action": {"enum": ["approve", "reject"]}, "photo_ids": {"type": "array", "items": INT},
+                  "note": STR}, ["action"])),
         "parameters": [USER_ID, CSRF]}},
     "/api/adjustments": {"get": op("Credit a proctor voided from my time, with the note",
                                    obj({"adjustments": {"type": "array"}}, ["adjustments"]))},

@@ -18,6 +18,7 @@ from proctor.progress import credited_since_by_user
 from proctor.reports import export_rows, to_csv
 from proctor.review import ReviewConflict
 from proctor.session_records import adjustments_for_user, session_timeline
+from proctor.students import EnrollmentChanged, UnknownUser
 from proctor.users import Role, User
 
 from ..http import ApiError, field, read_json
@@ -260,7 +261,16 @@ async def decide_enrollment(request: web.Request) -> web.Response:
     if target is None or target.role is not Role.STUDENT or target.enrollment_status != "pending":
         raise ApiError(404, "not_found", "no pending enrollment for that student")
     if action == "approve":
-        await students.set_enrollment_status(uid, "approved", actor=user.id)
+        photo_ids = body.get("photo_ids")
+        if not isinstance(photo_ids, list) or not photo_ids or not all(
+                isinstance(p, int) and not isinstance(p, bool) for p in photo_ids):
+            raise ApiError(400, "bad_field", "field 'photo_ids' must list the ids of the photos you approve")
+        try:
+            await students.approve_enrollment(uid, photo_ids, actor=user.id, note=note)
+        except EnrollmentChanged as exc:
+            raise ApiError(409, "enrollment_changed", str(exc)) from None
+        except UnknownUser:
+            raise ApiError(404, "not_found", "no pending enrollment for that student") from None
         status = "approved"
     elif action == "reject":
         await students.reject_enrollment(uid, actor=user.id, note=note)
