@@ -43,7 +43,8 @@ def decoded_bytes(img: Image.Image) -> int:
         per_sample = 4
     else:
         # 16-bit colour PNGs open as "RGB"/"RGBA"; their raw mode ("RGB;16B") says the real depth.
-        raw = "".join(str(t[3][0] if isinstance(t[3], tuple) else t[3]) for t in (img.tile or []))
+        tiles = getattr(img, "tile", None) or []  # ImageFile only
+        raw = "".join(str(t[3][0] if isinstance(t[3], tuple) else t[3]) for t in tiles)
         per_sample = 2 if "16" in raw else 1
     return width * height * len(img.getbands()) * per_sample
 

@@ -109,7 +109,9 @@ class LoginAttempts:
             )
         return LoginResult("locked", retry_after_s=wait) if wait is not None else LoginResult("invalid")
 
-    async def locked_before_work(self, login: str, row: Row[Any] | None, via: str, ip: str | None) -> LoginResult | None:
+    async def locked_before_work(
+        self, login: str, row: Row[Any] | None, via: str, ip: str | None
+    ) -> LoginResult | None:
         """'locked' for a locked login, known or not, before any password hashing: a locked account
         must cost an attacker's requests nothing. None: go on with the attempt."""
         now = self._clock.now()

@@ -39,7 +39,6 @@ from .api.auth import auth_middleware
 from .background import Background
 from .cluster import ClusterBridge
 from .config import Settings
-from .limits import Limits
 from .http import error_middleware, security_headers
 from .keys import (
     BACKGROUND,
@@ -56,6 +55,7 @@ from .keys import (
     WEBSOCKETS,
     Services,
 )
+from .limits import Limits
 from .media.live_view import Viewers
 from .media.registry import LiveRegistry
 from .media.sessions import SessionStarter

@@ -9,9 +9,9 @@ from collections.abc import Callable
 import numpy as np
 
 from models.batcher import Batcher
+from models.decode_pool import DecodePool
 from models.embedder import Embeddings
 from models.engine import Engine
-from models.decode_pool import DecodePool
 from models.enroll import Enrollment, decode_photos, enroll_frames, vectors_from_bytes
 from models.images import MAX_DECODED_BYTES, RGBImage
 from proctor.credit import Reason
