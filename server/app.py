@@ -56,6 +56,7 @@ from .keys import (
     Services,
 )
 from .limits import Limits
+from .media.control import StreamLimits
 from .media.live_view import Viewers
 from .media.registry import LiveRegistry
 from .media.sessions import SessionStarter
@@ -179,7 +180,9 @@ def _live(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]:
 
         registry = LiveRegistry(on_end=on_end)
         deps = StreamDeps(app[VERIFIER], services.ledger, clock, services.policy, settings.verify_timeout_s, bus,
-                          services.evidence, app[METRICS])
+                          services.evidence, app[METRICS],
+                          StreamLimits(settings.stream_connect_timeout_s, settings.control_messages_per_s,
+                                       settings.control_burst, settings.max_pending_control_writes))
         app[LIVE], app[VIEWERS], app[EVENTS], app[CLUSTER] = registry, viewers, bus, cluster
         app[STARTER] = SessionStarter(services.db, deps, registry, cluster)
         app[WEBSOCKETS] = set()

@@ -53,6 +53,10 @@ class Settings:
     enrollment_window_s: float = 3600.0  # …within this sliding window
     offers_per_student: int = 20  # WebRTC offers (stream starts) one student may make…
     offer_window_s: float = 300.0  # …within this sliding window
+    stream_connect_timeout_s: float = 30.0  # a stream with no video frame by then ends (never_connected)
+    control_messages_per_s: float = 2.0  # writes a page's control channel may cause per second, on average…
+    control_burst: int = 10  # …and at once
+    max_pending_control_writes: int = 4  # control-channel writes in flight per stream
     export_max_days: int = 366  # the longest date range one export.csv may span
     allowed_origins: list[str] = field(default_factory=list)  # other origins whose pages may open our WebSockets
 
@@ -83,6 +87,10 @@ class Settings:
         if min(self.enroll_decode_workers, self.enroll_max_decoded_mb, self.enrollments_per_student,
                self.offers_per_student) < 1 or min(self.enrollment_window_s, self.offer_window_s) <= 0:
             raise ConfigError("enrollment and offer limits must be ≥ 1, their windows positive")
+        if (self.stream_connect_timeout_s <= 0 or self.control_messages_per_s <= 0 or self.control_burst < 1
+                or self.max_pending_control_writes < 1):
+            raise ConfigError("stream_connect_timeout_s and control_messages_per_s must be positive, "
+                              "control_burst and max_pending_control_writes ≥ 1")
         if self.export_max_days < 1:
             raise ConfigError("export_max_days must be at least 1")
         if not 0 < self.port < 65536:

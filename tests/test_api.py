@@ -132,8 +132,9 @@ async def test_bad_offers_get_4xx_and_leave_no_peer_connection(client: Any, monk
         (b'{"sdp": "' + b"v" * (1024 * 1024 + 10) + b'"}', 413, "body_too_large"),
     ]
     for body, status, code in cases:
-        kw = {"data": io.BytesIO(body)} if isinstance(body, bytes) else {"json": body}
-        err = await error_of(await client.post("/api/webrtc/offer", headers=h, **kw), status)
+        kw: dict[str, Any] = ({"data": io.BytesIO(body), "headers": {**h, "Content-Type": "application/json"}}
+                              if isinstance(body, bytes) else {"json": body, "headers": h})
+        err = await error_of(await client.post("/api/webrtc/offer", **kw), status)
         assert err["code"] == code, (body if isinstance(body, dict) else body[:40], err)
     assert len(client.app[LIVE]) == 0
     assert len(created) == 1  # only the offer that parsed got as far as a peer connection…

@@ -8,7 +8,6 @@ both fail closed. The sampler only produces samples; what they earn is the domai
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -79,13 +78,19 @@ class Sampler:
         return Taken(Sample(at=at, reason=outcome.reason, score=outcome.score), outcome, rgb)
 
     async def run(self, interval: float, live: Callable[[], bool],
-                  on_sample: Callable[[Taken], Awaitable[None]]) -> None:
-        """Sample every `interval` of wall time while `live()`; errors of one sample never end the loop."""
+                  on_sample: Callable[[Taken], Awaitable[None]], *, connect_timeout_s: float | None = None) -> bool:
+        """Sample every `interval` of wall time while `live()`; errors of one sample never end the loop.
+
+        Nothing is sampled (no rows written) before the first frame. False if none came within
+        `connect_timeout_s` (a stream that never connected); None waits for it for ever.
+        """
         loop = asyncio.get_running_loop()
         # Take the first sample as soon as video arrives: credit runs between samples, so a late
         # first sample would cost the student up to a whole interval.
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.source.first_frame.wait(), interval)
+        try:
+            await asyncio.wait_for(self.source.first_frame.wait(), connect_timeout_s)
+        except TimeoutError:
+            return False
         next_at = loop.time()
         # Stagger streams: students who joined together would otherwise be sampled in the same
         # instant forever, and the verifier would see bursts instead of a steady load.
@@ -99,3 +104,4 @@ class Sampler:
                 await on_sample(await self.take(interval))
             except Exception:  # one bad sample must not end the stream
                 log.exception("sample failed for session %s", self.config.session_id)
+        return True

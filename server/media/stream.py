@@ -11,7 +11,8 @@ import asyncio
 import contextlib
 import json
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiortc import RTCDataChannel, RTCPeerConnection
@@ -30,6 +31,7 @@ from proctor.users import student_json
 
 from ..metrics import Metrics
 from ..verify.outcome import FrameVerifier
+from .control import StreamLimits, TokenBucket
 from .ingest import FrameSource
 from .recorder import SessionRecorder, Written
 from .sampler import Sampler, SamplerConfig, Taken
@@ -69,6 +71,7 @@ class StreamDeps:
     events: EventBus
     evidence: Evidence
     metrics: Metrics
+    limits: StreamLimits = field(default_factory=StreamLimits)
 
 
 class LiveStream:
@@ -91,6 +94,8 @@ class LiveStream:
         self._owned: list[asyncio.Task[None]] = []  # e.g. audio drains, cancelled at close
         self._lock = asyncio.Lock()  # updates are written and announced in sample order
         self._closed = False
+        self._control = TokenBucket(deps.limits.control_rate_per_s, deps.limits.control_burst, deps.clock.now())
+        self.on_give_up: Callable[[str], None] | None = None  # ends the stream (set by whoever registers it)
 
     @property
     def session_id(self) -> str:
@@ -99,9 +104,13 @@ class LiveStream:
     def start(self) -> None:
         self._publish("session_started", topic_id=self.ctx.topic_id, module_id=self.ctx.module_id)
         self.latest.start()
-        self._task = asyncio.create_task(
-            self.sampler.run(self.deps.policy.sample_interval_s, lambda: self.session.live, self._on_sample),
-            name=f"sampler-{self.session_id}")
+        self._task = asyncio.create_task(self._sample_loop(), name=f"sampler-{self.session_id}")
+
+    async def _sample_loop(self) -> None:
+        connected = await self.sampler.run(self.deps.policy.sample_interval_s, lambda: self.session.live,
+                                           self._on_sample, connect_timeout_s=self.deps.limits.connect_timeout_s)
+        if not connected and self.on_give_up is not None:
+            self.on_give_up("never_connected")  # e.g. ICE stuck in "connecting": no frame ever came
 
     def track_task(self, task: asyncio.Task[None]) -> None:
         self._owned.append(task)
@@ -120,7 +129,12 @@ class LiveStream:
         except json.JSONDecodeError:
             return
         if isinstance(data, dict) and data.get("type") == "visibility" and isinstance(data.get("visible"), bool):
-            update = self.session.set_visible(data["visible"])
+            if not self.session.live or data["visible"] == self.session.visible:
+                return  # changes nothing: no write, no status
+            update = self.session.set_visible(data["visible"])  # the domain always knows (in memory)
+            if (not self._control.take(self.deps.clock.now())
+                    or len(self._pending) >= self.deps.limits.max_pending_writes):
+                return  # a flood: its write rides on the next sample's
             task = asyncio.get_running_loop().create_task(self._apply(update), name=f"visibility-{self.session_id}")
             self._pending.add(task)
             task.add_done_callback(self._pending.discard)
