@@ -12,7 +12,7 @@ import pytest
 from aiortc import AudioStreamTrack, RTCPeerConnection
 
 from bench.clients import FramesTrack, StreamClient, moving_frames
-from models.frames import photo_to_frame
+from models.frames import blank_frame, photo_to_frame
 from proctor.session_records import session_record
 from server.app import create_app
 from server.keys import EVENTS, LIVE, SERVICES
@@ -118,7 +118,7 @@ async def test_a_control_channel_flood_causes_bounded_writes(rig: Any, photos: A
 
 async def test_a_stream_that_never_connects_ends_without_samples(rig: Any) -> None:
     pc = RTCPeerConnection()
-    pc.addTransceiver(FramesTrack(moving_frames(lambda s: photo_to_frame_blank()), 10), direction="sendonly")
+    pc.addTransceiver(FramesTrack([blank_frame()], 10), direction="sendonly")
     pc.createDataChannel("control")
     await pc.setLocalDescription(await pc.createOffer())
     bus = rig.app[EVENTS]
@@ -136,9 +136,3 @@ async def test_a_stream_that_never_connects_ends_without_samples(rig: Any) -> No
     assert record is not None and record.end_reason == "never_connected"
     assert record.samples_total == 0  # no rows before the first frame
     assert len(rig.app[LIVE]) == 0
-
-
-def photo_to_frame_blank() -> Any:
-    from models.frames import blank_frame
-
-    return blank_frame()
