@@ -12,7 +12,7 @@ import numpy as np
 
 from .embedder import Embeddings
 from .engine import Engine
-from .images import ImageError, RGBImage, decode_image
+from .images import MAX_DECODED_BYTES, ImageError, RGBImage, decode_image
 
 MIN_REFERENCE_FACE_PX = 80.0  # below this a 160×160 crop is an upscale of too little detail
 MAX_PHOTOS = 10
@@ -49,8 +49,9 @@ def check_reference(engine: Engine, frame: RGBImage, index: int) -> None:
         raise EnrollmentError(index, "the face is too dark or too bright; use even lighting")
 
 
-def enroll(engine: Engine, photos: list[bytes]) -> Enrollment:
-    """Validate every photo, then embed them all. Raises EnrollmentError for the first bad one."""
+def decode_photos(photos: list[bytes], max_decoded_bytes: int = MAX_DECODED_BYTES) -> list[RGBImage]:
+    """Decode every photo (no model work: this runs on the decode pool, not the inference thread).
+    Raises EnrollmentError for the first that cannot be used."""
     if not photos:
         raise EnrollmentError(0, "at least one photo is needed")
     if len(photos) > MAX_PHOTOS:
@@ -58,14 +59,24 @@ def enroll(engine: Engine, photos: list[bytes]) -> Enrollment:
     frames: list[RGBImage] = []
     for i, data in enumerate(photos):
         try:
-            frame = decode_image(data)
+            frames.append(decode_image(data, max_decoded_bytes=max_decoded_bytes))
         except ImageError as exc:
             raise EnrollmentError(i, str(exc)) from exc
+    return frames
+
+
+def enroll_frames(engine: Engine, frames: list[RGBImage], photos: list[bytes]) -> Enrollment:
+    """Check each decoded photo like a reference, then embed them all (model work)."""
+    for i, frame in enumerate(frames):
         check_reference(engine, frame, i)
-        frames.append(frame)
     detections = engine.detect(frames)
     embeddings = engine.embed_faces(frames, [faces[0] for faces in detections])
     return Enrollment(model=engine.model_name, embeddings=embeddings.astype(np.float32), photos=list(photos))
+
+
+def enroll(engine: Engine, photos: list[bytes]) -> Enrollment:
+    """Validate every photo, then embed them all. Raises EnrollmentError for the first bad one."""
+    return enroll_frames(engine, decode_photos(photos), photos)
 
 
 def vectors_to_bytes(embeddings: Embeddings) -> list[bytes]:

@@ -22,6 +22,9 @@ MAX_PIXELS = 8000 * 8000
 # Faces are detected on a downscaled copy anyway; keep memory bounded for huge photos.
 MAX_SIDE = 1920
 MAX_BYTES = 25 * 1024 * 1024
+# What decoding may allocate, from the header's size, bands and bit depth: the pixel cap alone let a
+# 124 KB 16-bit PNG of 8000×8000 decode into 128 MB (and 1.7 GiB on the way to RGB).
+MAX_DECODED_BYTES = 48 * 1024 * 1024
 
 RGBImage = NDArray[np.uint8]
 
@@ -30,8 +33,27 @@ class ImageError(ValueError):
     """An image that cannot be used, with a reason fit to show the person who sent it."""
 
 
-def decode_image(data: bytes, max_side: int = MAX_SIDE) -> RGBImage:
-    """Decode bytes into an (H, W, 3) RGB uint8 array, upright and at most `max_side` wide/high."""
+def decoded_bytes(img: Image.Image) -> int:
+    """What decoding `img` (opened, not loaded) will allocate: size × bands × bytes per sample."""
+    width, height = img.size
+    mode = img.mode
+    if mode.startswith("I;16"):
+        per_sample = 2
+    elif mode in ("I", "F"):
+        per_sample = 4
+    else:
+        # 16-bit colour PNGs open as "RGB"/"RGBA"; their raw mode ("RGB;16B") says the real depth.
+        tiles = getattr(img, "tile", None) or []  # ImageFile only
+        raw = "".join(str(t[3][0] if isinstance(t[3], tuple) else t[3]) for t in tiles)
+        per_sample = 2 if "16" in raw else 1
+    return width * height * len(img.getbands()) * per_sample
+
+
+def decode_image(data: bytes, max_side: int = MAX_SIDE, max_decoded_bytes: int = MAX_DECODED_BYTES) -> RGBImage:
+    """Decode bytes into an (H, W, 3) RGB uint8 array, upright and at most `max_side` wide/high.
+
+    Everything is refused from the header, before a pixel is decoded: dimensions, and what the
+    decoded image would take in memory (`max_decoded_bytes`, after JPEG's reduced decode)."""
     if not data:
         raise ImageError("the file is empty (0 bytes)")
     if len(data) > MAX_BYTES:
@@ -55,10 +77,14 @@ def decode_image(data: bytes, max_side: int = MAX_SIDE) -> RGBImage:
         )
     if width < 16 or height < 16:
         raise ImageError(f"image is only {width}×{height} pixels")
+    if img.format == "JPEG":
+        # Let libjpeg downscale by 1/2, 1/4 or 1/8 while decoding: cheap for huge photos.
+        img.draft("RGB", (max_side, max_side))
+    need = decoded_bytes(img)
+    if need > max_decoded_bytes:
+        raise ImageError(f"image is {width}×{height} pixels in mode {img.mode}: {need // (1024 * 1024)} MiB to "
+                         f"decode; the limit is {max_decoded_bytes // (1024 * 1024)} MiB (send a smaller photo)")
     try:
-        if img.format == "JPEG":
-            # Let libjpeg downscale by 1/2, 1/4 or 1/8 while decoding: cheap for huge photos.
-            img.draft("RGB", (max_side, max_side))
         img.load()
         upright: Image.Image = ImageOps.exif_transpose(img) or img
         rgb = _to_rgb(upright)
@@ -72,9 +98,10 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     mode = img.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         # 16-bit grayscale: Pillow's convert("L") clips at 255, turning most photos white.
-        arr = np.asarray(img).astype(np.float64)
-        peak = 65535.0 if mode.startswith("I;16") or arr.max() > 255 else 255.0
-        gray = np.clip(arr / peak * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        arr = np.asarray(img)
+        peak = 65535 if mode.startswith("I;16") or arr.max() > 255 else 255
+        # Integer arithmetic at 8 bytes a pixel at most, never a float64 copy of a large image.
+        gray = ((np.clip(arr, 0, peak).astype(np.int64) * 255 + peak // 2) // peak).astype(np.uint8)
         return Image.fromarray(gray).convert("RGB")
     if mode == "F":
         arr = np.asarray(img)

@@ -12,6 +12,7 @@ Per IP: `IpLimiter` is a sliding window of failures, for the server to consult b
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from collections import OrderedDict, deque
 from dataclasses import dataclass
@@ -152,8 +153,28 @@ class PhantomLocks:
         return retry_after(locked_until, now)
 
 
+IPV6_PREFIX = 64
+
+
+def address_key(ip: str) -> str:
+    """What a per-address limit counts against: an IPv4 address, or an IPv6 client's /64.
+
+    One IPv6 subscriber usually holds a whole /64 (often more), so counting single addresses would
+    give every client 2^64 fresh ones. IPv4-mapped IPv6 addresses count as the IPv4 address.
+    """
+    try:
+        addr = ipaddress.ip_address(ip.split("%", 1)[0])
+    except ValueError:
+        return ip
+    if isinstance(addr, ipaddress.IPv6Address):
+        if addr.ipv4_mapped is not None:
+            return str(addr.ipv4_mapped)
+        return str(ipaddress.IPv6Network((addr, IPV6_PREFIX), strict=False))
+    return str(addr)
+
+
 class IpLimiter:
-    """In-memory sliding window of failed attempts per IP address.
+    """In-memory sliding window of failed attempts per IP address (per /64 for IPv6: `address_key`).
 
     `check(ip)` returns the seconds to wait when `limit` failures fell within the last `window_s`,
     else None; `failure(ip)` records one. Memory is bounded: at most `limit` times per IP, and the
@@ -172,6 +193,7 @@ class IpLimiter:
         self._hits: OrderedDict[str, deque[float]] = OrderedDict()
 
     def _recent(self, ip: str, now: float) -> deque[float] | None:
+        ip = address_key(ip)
         hits = self._hits.get(ip)
         if hits is None:
             return None
@@ -192,6 +214,7 @@ class IpLimiter:
     def failure(self, ip: str) -> None:
         now = self._clock.now()
         hits = self._recent(ip, now)
+        ip = address_key(ip)
         if hits is None:
             hits = deque(maxlen=self.limit)
             self._hits[ip] = hits
@@ -202,4 +225,4 @@ class IpLimiter:
             self._hits.popitem(last=False)
 
     def reset(self, ip: str) -> None:
-        self._hits.pop(ip, None)
+        self._hits.pop(address_key(ip), None)

@@ -8,6 +8,7 @@ answers the same 'invalid', so logins cannot be enumerated.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -22,6 +23,10 @@ from proctor.lockout import LockPolicy, PhantomLocks, register_failure, reset_fa
 from proctor.otp import OtpResult
 from proctor.tables import users as _USERS
 from proctor.users import User, normalize_srn, normalize_username, user_from_row
+
+LOCKED_AUDIT_WINDOW_S = 60.0
+"""Refusals of one locked login within this long after an audit row are counted, not written."""
+MAX_TRACKED = 10_000
 
 LoginStatus = Literal["ok", "invalid", "locked", "totp_required", "totp_invalid"]
 
@@ -48,6 +53,10 @@ class LoginResult:
         return self.status == "ok"
 
 
+def _phantom_key(login: str) -> str:
+    return login.strip().casefold()[:256]
+
+
 async def current_row(conn: AsyncConnection, user_id: int) -> Row[Any] | None:
     """The user's row as the attempt's transaction sees it (it may have changed since `find`)."""
     return (await conn.execute(select(_USERS).where(_USERS.c.id == user_id))).first()
@@ -61,6 +70,7 @@ class LoginAttempts:
         self._clock = clock
         self._policy = policy
         self._phantom = PhantomLocks(clock, policy)
+        self._refusals: OrderedDict[str, tuple[float, int]] = OrderedDict()
 
     async def find(self, login: str) -> Row[Any] | None:
         """The user whose SRN or, failing that, staff username is `login`."""
@@ -82,10 +92,12 @@ class LoginAttempts:
     async def unknown(self, login: str, via: str, ip: str | None) -> LoginResult:
         """What a login that matches no user gets: the same answers as a real one, lock-out included."""
         now = self._clock.now()
-        key = login.strip().casefold()[:256]
+        key = _phantom_key(login)
         wait = self._phantom.check(key)
-        if wait is None:
-            wait = self._phantom.failure(key)
+        if wait is not None:
+            await self._refused(f"login:{key}", None, f"login:{login.strip()[:64]}", via, ip, now)
+            return LoginResult("locked", retry_after_s=wait)
+        wait = self._phantom.failure(key)
         async with audit.write_transaction(self._db) as conn:
             await audit.append(
                 conn,
@@ -97,23 +109,51 @@ class LoginAttempts:
             )
         return LoginResult("locked", retry_after_s=wait) if wait is not None else LoginResult("invalid")
 
-    @staticmethod
+    async def locked_before_work(
+        self, login: str, row: Row[Any] | None, via: str, ip: str | None
+    ) -> LoginResult | None:
+        """'locked' for a locked login, known or not, before any password hashing: a locked account
+        must cost an attacker's requests nothing. None: go on with the attempt."""
+        now = self._clock.now()
+        if row is None:
+            key = _phantom_key(login)
+            wait = self._phantom.check(key)
+            subject, actor = f"login:{login.strip()[:64]}", None
+        else:
+            key, wait, subject, actor = str(row.id), retry_after(row.locked_until, now), f"user:{row.id}", row.id
+        if wait is None:
+            return None
+        await self._refused(("login:" if row is None else "user:") + key, actor, subject, via, ip, now)
+        return LoginResult("locked", retry_after_s=wait)
+
     async def refuse_if_locked(
-        conn: AsyncConnection, row: Row[Any], now: float, via: str, ip: str | None
+        self, conn: AsyncConnection, row: Row[Any], now: float, via: str, ip: str | None
     ) -> LoginResult | None:
         """'locked' (audited) while the user's lock-out lasts, else None: go on with the attempt."""
         wait = retry_after(row.locked_until, now)
         if wait is None:
             return None
-        await audit.append(
-            conn,
-            at=now,
-            action="login_failed",
-            actor=row.id,
-            subject=f"user:{row.id}",
-            details={"via": via, "ip": ip, "reason": "locked"},
-        )
+        await self._refused(f"user:{row.id}", row.id, f"user:{row.id}", via, ip, now, conn)
         return LoginResult("locked", retry_after_s=wait)
+
+    async def _refused(self, key: str, actor: int | None, subject: str, via: str, ip: str | None, now: float,
+                       conn: AsyncConnection | None = None) -> None:
+        """Audit a refusal of a locked login, collapsed: at most one row per login per
+        `LOCKED_AUDIT_WINDOW_S`, which counts the refusals since the previous row. Every row takes
+        the global audit lock, so one per attempt would let a hammered login stall every write."""
+        start, count = self._refusals.pop(key, (None, 0))
+        if start is not None and now - start < LOCKED_AUDIT_WINDOW_S:
+            self._refusals[key] = (start, count + 1)
+            return
+        self._refusals[key] = (now, 0)
+        while len(self._refusals) > MAX_TRACKED:
+            self._refusals.popitem(last=False)
+        details = {"via": via, "ip": ip, "reason": "locked", "collapsed_since_last_row": count}
+        if conn is not None:
+            await audit.append(conn, at=now, action="login_failed", actor=actor, subject=subject, details=details)
+            return
+        async with audit.write_transaction(self._db) as own:
+            await audit.append(own, at=now, action="login_failed", actor=actor, subject=subject, details=details)
 
     async def fail(
         self,

@@ -76,6 +76,9 @@ class Logins:
         is only reset by a full success, so guessing TOTP codes after right passwords still locks.
         """
         row = await self._attempts.find(login)
+        early = await self._attempts.locked_before_work(login, row, "password", ip)
+        if early is not None:
+            return early
         password_ok = await self._hasher.verify(None if row is None else row.password_hash, password)
         if row is None:
             return await self._attempts.unknown(login, "password", ip)
@@ -188,6 +191,9 @@ class Logins:
     async def login_otp(self, srn: str, code: str, *, ip: str | None = None) -> LoginResult:
         """Log in with the SMS code of purpose 'login' (used up); 'totp_required' + challenge if TOTP is on."""
         row = await self._attempts.find(srn)
+        early = await self._attempts.locked_before_work(srn, row, "otp", ip)
+        if early is not None:
+            return early
         if row is None:
             return await self._attempts.unknown(srn, "otp", ip)
         now = self._clock.now()
@@ -215,6 +221,9 @@ class Logins:
     ) -> LoginResult:
         check_password(new_password, normalize_srn(srn))
         row = await self._attempts.find(srn)
+        early = await self._attempts.locked_before_work(srn, row, purpose, ip)
+        if early is not None:
+            return early
         new_hash = await self._hasher.hash(new_password)  # unknown SRNs cost the same
         if row is None:
             return await self._attempts.unknown(srn, purpose, ip)
@@ -273,6 +282,9 @@ class Logins:
         if row is None:
             return LoginResult("invalid")
         check_password(new, row.srn or row.username)
+        early = await self._attempts.locked_before_work("", row, "change_password", ip)
+        if early is not None:
+            return early
         current_ok = await self._hasher.verify(row.password_hash, current)
         new_hash = await self._hasher.hash(new) if current_ok else None
         now = self._clock.now()
@@ -295,9 +307,12 @@ class Logins:
     async def verify_password(self, user_id: int, password: str, *, ip: str | None = None) -> LoginResult:
         """Re-check a logged-in user's password (before a sensitive change), with the lock-out rules."""
         row = await self._attempts.find_by_id(user_id)
-        ok = await self._hasher.verify(None if row is None else row.password_hash, password)
         if row is None:
             return LoginResult("invalid")
+        early = await self._attempts.locked_before_work("", row, "reauth", ip)
+        if early is not None:
+            return early
+        ok = await self._hasher.verify(row.password_hash, password)
         now = self._clock.now()
         async with audit.write_transaction(self._db) as conn:
             cur = await current_row(conn, user_id)

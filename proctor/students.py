@@ -4,8 +4,10 @@ Embeddings stay opaque here: `dim` float32 values, little-endian, as bytes. Deco
 models wing's business.
 
 Webcam enrolments wait as 'pending' for a proctor: `pending_enrollments` lists them,
-`set_enrollment_status(..., 'approved', actor=...)` approves and `reject_enrollment` deletes the
-photos and embeddings so the student enrolls again; both are audited in the same transaction.
+`approve_enrollment` approves exactly the photos the proctor saw (by id) and `reject_enrollment`
+deletes the photos and embeddings so the student enrolls again; both are audited in the same
+transaction. A new webcam enrollment replaces the pending photos (`replace_pending_references`),
+and no reference is ever added to an approved user (`EnrollmentLocked`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import NamedTuple
 
 from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from proctor import audit
 from proctor.clock import Clock, SystemClock
@@ -43,6 +46,18 @@ class StaffExists(UserExists):
 
 class UnknownUser(LookupError):
     """No user with that id."""
+
+
+class EnrollmentLocked(ValueError):
+    """The user's references are approved: they change only through a new enrollment and approval."""
+
+    def __init__(self, user_id: int) -> None:
+        super().__init__(f"user {user_id}'s references are approved; they cannot change without a new approval")
+        self.user_id = user_id
+
+
+class EnrollmentChanged(ValueError):
+    """The photos named in an approval are not the ones pending (the student sent others since)."""
 
 
 class PendingEnrollment(NamedTuple):
@@ -216,6 +231,47 @@ class Students:
             )
             return bytes(image)
 
+    async def approve_enrollment(self, user_id: int, photo_ids: list[int], *, actor: int,
+                                 note: str | None = None) -> None:
+        """Approve a pending enrollment if its photos are exactly `photo_ids` (what the proctor saw);
+        EnrollmentChanged otherwise, UnknownUser if nothing is pending."""
+        async with audit.write_transaction(self._db) as conn:
+            status = (await conn.execute(select(_USERS.c.enrollment_status).where(_USERS.c.id == user_id))).scalar()
+            if status != "pending":
+                raise UnknownUser(user_id)
+            current = set((await conn.execute(select(_PHOTOS.c.id).where(_PHOTOS.c.user_id == user_id))).scalars())
+            if not current or current != set(photo_ids):
+                raise EnrollmentChanged("the student's photos changed since you saw them; look again")
+            await conn.execute(update(_USERS).where(_USERS.c.id == user_id).values(enrollment_status="approved"))
+            details: dict[str, object] = {"photo_ids": sorted(current)}
+            if note:
+                details["note"] = note
+            await audit.append(conn, at=self._clock.now(), action="enrollment_approved", actor=actor,
+                               subject=f"user:{user_id}", details=details)
+
+    async def replace_pending_references(
+        self, user_id: int, refs: list[tuple[bytes, list[bytes]]], model: str, dim: int, status: str
+    ) -> list[int]:
+        """A new enrollment: the user's photos and embeddings become `refs` (photo, vectors), all
+        earlier ones go, and the status becomes `status`, in one transaction. EnrollmentLocked if
+        the user is approved by then. Returns the new photo ids."""
+        _check_vectors([v for _, vs in refs for v in vs], dim)
+        now = self._clock.now()
+        async with self._db.engine.begin() as conn:
+            moved = await conn.execute(
+                update(_USERS).where(_USERS.c.id == user_id, _USERS.c.enrollment_status != "approved")
+                .values(enrollment_status=status))
+            if moved.rowcount == 0:
+                raise EnrollmentLocked(user_id)
+            old = list((await conn.execute(select(_PHOTOS.c.id).where(_PHOTOS.c.user_id == user_id))).scalars())
+            # Insert before deleting: SQLite hands out max(id) + 1, so a replacement never takes the id
+            # of a photo a proctor saw (an approval names ids).
+            new = [await _insert_reference(conn, user_id, photo, model, dim, vectors, now) for photo, vectors in refs]
+            if old:
+                await conn.execute(delete(_EMB).where(_EMB.c.photo_id.in_(old)))
+                await conn.execute(delete(_PHOTOS).where(_PHOTOS.c.id.in_(old)))
+            return new
+
     async def reject_enrollment(self, user_id: int, *, actor: int | None = None, note: str | None = None) -> int:
         """Delete the user's reference photos and embeddings and set the status back to 'none' (the
         student enrolls again); audited as 'enrollment_rejected'. Returns how many photos went."""
@@ -251,41 +307,16 @@ class Students:
 
         Each vector must be exactly `dim` float32 values (4 * dim bytes).
         """
-        if dim <= 0:
-            raise ValueError(f"dim must be positive, got {dim}")
-        for i, v in enumerate(vectors):
-            if len(v) != 4 * dim:
-                raise ValueError(f"vector {i} has {len(v)} bytes, expected {4 * dim} (float32 x {dim})")
+        _check_vectors(vectors, dim)
         now = self._clock.now()
         try:
             async with self._db.engine.begin() as conn:
-                photo_id = int(
-                    (
-                        await conn.execute(
-                            _PHOTOS.insert()
-                            .values(user_id=user_id, image=photo_bytes, created_at=now)
-                            .returning(_PHOTOS.c.id)
-                        )
-                    ).scalar_one()
-                )
-                if vectors:
-                    await conn.execute(
-                        _EMB.insert(),
-                        [
-                            {
-                                "user_id": user_id,
-                                "photo_id": photo_id,
-                                "model": model,
-                                "dim": dim,
-                                "vector": bytes(v),
-                                "created_at": now,
-                            }
-                            for v in vectors
-                        ],
-                    )
+                status = (await conn.execute(select(_USERS.c.enrollment_status).where(_USERS.c.id == user_id))).scalar()
+                if status == "approved":
+                    raise EnrollmentLocked(user_id)  # a stand-in's photo must not join approved ones
+                return await _insert_reference(conn, user_id, photo_bytes, model, dim, vectors, now)
         except IntegrityError as e:
             raise UnknownUser(user_id) from e
-        return photo_id
 
     async def references(self, user_id: int, model: str) -> list[bytes]:
         """The user's embeddings for `model`, oldest first (float32 little-endian bytes each)."""
@@ -296,3 +327,22 @@ class Students:
                 .order_by(_EMB.c.id)
             )
             return [bytes(v) for v in rows.scalars()]
+
+
+def _check_vectors(vectors: list[bytes], dim: int) -> None:
+    if dim <= 0:
+        raise ValueError(f"dim must be positive, got {dim}")
+    for i, v in enumerate(vectors):
+        if len(v) != 4 * dim:
+            raise ValueError(f"vector {i} has {len(v)} bytes, expected {4 * dim} (float32 x {dim})")
+
+
+async def _insert_reference(conn: AsyncConnection, user_id: int, photo: bytes, model: str, dim: int,
+                            vectors: list[bytes], now: float) -> int:
+    photo_id = int((await conn.execute(
+        _PHOTOS.insert().values(user_id=user_id, image=photo, created_at=now).returning(_PHOTOS.c.id))).scalar_one())
+    if vectors:
+        await conn.execute(_EMB.insert(), [
+            {"user_id": user_id, "photo_id": photo_id, "model": model, "dim": dim, "vector": bytes(v),
+             "created_at": now} for v in vectors])
+    return photo_id

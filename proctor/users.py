@@ -75,6 +75,7 @@ def user_json(user: User) -> dict[str, Any]:
         "name": user.name,
         "role": user.role.value,
         "staff": user.role.is_staff,
+        "totp_enabled": user.totp_enabled,
     }
 
 

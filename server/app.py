@@ -19,6 +19,7 @@ from aiohttp import web
 
 from models import weights
 from models.detector import DetectorConfig
+from models.decode_pool import DecodePool
 from models.engine import Engine
 from proctor.catalog import load_catalog
 from proctor.clock import Clock, SystemClock
@@ -40,14 +41,17 @@ from proctor.study import Electives
 
 from .api import setup_routes
 from .api.auth import auth_middleware
+from .background import Background
 from .cluster import ClusterBridge
 from .config import Settings
 from .http import error_middleware, security_headers
 from .keys import (
+    BACKGROUND,
     CLUSTER,
     CONTENT,
     ELECTIVES,
     EVENTS,
+    LIMITS,
     LIVE,
     METRICS,
     SERVICES,
@@ -58,6 +62,8 @@ from .keys import (
     WEBSOCKETS,
     Services,
 )
+from .limits import Limits
+from .media.control import StreamLimits
 from .media.live_view import Viewers
 from .media.registry import LiveRegistry
 from .media.sessions import SessionStarter
@@ -91,6 +97,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app[METRICS] = Metrics()
     the_clock = clock or SystemClock()
     app.cleanup_ctx.extend([_database(the_clock), _study, _verifier(engine_factory), _live(the_clock)])
+    app.cleanup_ctx.extend([_database(the_clock), _background, _verifier(engine_factory), _live(the_clock)])
     app.on_shutdown.append(_close_streams)
     app.on_response_prepare.append(security_headers(settings.https))
     setup_routes(app)
@@ -138,6 +145,16 @@ async def _study(app: web.Application) -> AsyncIterator[None]:
     app[CONTENT] = await asyncio.to_thread(load_installed, settings.content_path(), topics)
     app[ELECTIVES] = Electives(services.db, services.clock, services.catalog)
     yield
+async def _background(app: web.Application) -> AsyncIterator[None]:
+    # After the database (its work uses it), so it is drained before the database closes.
+    settings, clock = app[SETTINGS], app[SERVICES].clock
+    app[LIMITS] = Limits.from_settings(settings, clock)
+    background = Background()
+    app[BACKGROUND] = background
+    try:
+        yield
+    finally:
+        await background.aclose()
 
 
 def _verifier(engine_factory: EngineFactory) -> Callable[[web.Application], AsyncIterator[None]]:
@@ -150,7 +167,9 @@ def _verifier(engine_factory: EngineFactory) -> Callable[[web.Application], Asyn
             v = RedisVerifier(settings.redis_url, engine=engine, node_id=settings.node_id or None)
         else:
             v = LocalVerifier(engine, settings.max_batch_size, settings.max_wait_ms,
-                              on_batch=app[METRICS].observe_batch)
+                              on_batch=app[METRICS].observe_batch,
+                              decode_pool=DecodePool(settings.enroll_decode_workers),
+                              max_decoded_bytes=settings.enroll_max_decoded_mb * 1024 * 1024)
         await v.start()
         app[VERIFIER] = v
         try:
@@ -178,6 +197,9 @@ def _live(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]:
         registry = LiveRegistry(on_end=on_end)
         deps = StreamDeps(app[VERIFIER], services.ledger, clock, services.policy, settings.verify_timeout_s, bus,
                           services.evidence, app[METRICS], *_liveness(settings, services.db))
+                          services.evidence, app[METRICS],
+                          StreamLimits(settings.stream_connect_timeout_s, settings.control_messages_per_s,
+                                       settings.control_burst, settings.max_pending_control_writes))
         app[LIVE], app[VIEWERS], app[EVENTS], app[CLUSTER] = registry, viewers, bus, cluster
         app[STARTER] = SessionStarter(services.db, deps, registry, cluster)
         app[WEBSOCKETS] = set()

@@ -61,6 +61,20 @@ class Settings:
     demo_content: bool = True  # `proctor serve` generates the demo pack when no pack is installed
     activity_stale_s: float = 20.0  # lesson mode: a "playing" report vouches for this long
     time_zone: str = "Asia/Kolkata"  # the students' time zone: history's days
+    code_requests_per_ip: int = 10  # "send me a code" requests one address (IPv6: one /64) may make…
+    code_request_window_s: float = 3600.0  # …within this sliding window
+    enroll_decode_workers: int = 2  # threads that decode enrollment photos, apart from the inference thread
+    enroll_max_decoded_mb: int = 48  # a photo that would decode to more memory than this is refused unread
+    enrollments_per_student: int = 5  # enrollment posts one student may make…
+    enrollment_window_s: float = 3600.0  # …within this sliding window
+    offers_per_student: int = 20  # WebRTC offers (stream starts) one student may make…
+    offer_window_s: float = 300.0  # …within this sliding window
+    stream_connect_timeout_s: float = 30.0  # a stream with no video frame by then ends (never_connected)
+    control_messages_per_s: float = 2.0  # writes a page's control channel may cause per second, on average…
+    control_burst: int = 10  # …and at once
+    max_pending_control_writes: int = 4  # control-channel writes in flight per stream
+    export_max_days: int = 366  # the longest date range one export.csv may span
+    allowed_origins: list[str] = field(default_factory=list)  # other origins whose pages may open our WebSockets
 
     @property
     def max_gap_s(self) -> float:
@@ -99,6 +113,17 @@ class Settings:
             ZoneInfo(self.time_zone)
         except (ValueError, ZoneInfoNotFoundError):
             raise ConfigError(f"time_zone {self.time_zone!r} is not an IANA time zone") from None
+        if self.code_requests_per_ip < 1 or self.code_request_window_s <= 0:
+            raise ConfigError("code_requests_per_ip must be ≥ 1 and code_request_window_s positive")
+        if min(self.enroll_decode_workers, self.enroll_max_decoded_mb, self.enrollments_per_student,
+               self.offers_per_student) < 1 or min(self.enrollment_window_s, self.offer_window_s) <= 0:
+            raise ConfigError("enrollment and offer limits must be ≥ 1, their windows positive")
+        if (self.stream_connect_timeout_s <= 0 or self.control_messages_per_s <= 0 or self.control_burst < 1
+                or self.max_pending_control_writes < 1):
+            raise ConfigError("stream_connect_timeout_s and control_messages_per_s must be positive, "
+                              "control_burst and max_pending_control_writes ≥ 1")
+        if self.export_max_days < 1:
+            raise ConfigError("export_max_days must be at least 1")
         if not 0 < self.port < 65536:
             raise ConfigError(f"port {self.port} is out of range")
         return self

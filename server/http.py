@@ -55,7 +55,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:
-    """The request body as a JSON object, or a 4xx that says what is wrong with it."""
+    """The request body as a JSON object, or a 4xx that says what is wrong with it.
+
+    Only `Content-Type: application/json` is read: a plain HTML form (which can only send
+    urlencoded, multipart or text/plain bodies) from another site must not reach a JSON route,
+    and a cross-site fetch that sets this type needs a CORS preflight, which we never grant.
+    """
+    if request.content_type != "application/json":
+        raise ApiError(415, "unsupported_media_type", "send the body as JSON with Content-Type: application/json")
     try:
         raw = await request.read()  # aiohttp raises 413 past client_max_size
     except web.HTTPRequestEntityTooLarge:

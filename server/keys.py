@@ -26,8 +26,10 @@ from proctor.review import Review
 from proctor.students import Students
 from proctor.study import Electives
 
+from .background import Background
 from .cluster import ClusterBridge
 from .config import Settings
+from .limits import Limits
 from .media.live_view import Viewers
 from .media.registry import LiveRegistry
 from .media.sessions import SessionStarter
@@ -66,3 +68,5 @@ WEBSOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("websockets")
 CLUSTER: web.AppKey[ClusterBridge | None] = web.AppKey("cluster")
 CONTENT = web.AppKey("content", ContentPack)  # the installed lessons (an empty pack when none)
 ELECTIVES = web.AppKey("electives", Electives)
+BACKGROUND = web.AppKey("background", Background)  # work started after answering (e.g. sending a code)
+LIMITS = web.AppKey("limits", Limits)  # rate limits on codes, enrollments and offers

@@ -43,7 +43,8 @@ async def test_login_errors_are_json(client: Any) -> None:
                            401))["code"] == "invalid_credentials"
     assert (await error_of(await client.post("/api/auth/login", json={"srn": "NOBODY", "password": "x"}),
                            401))["code"] == "invalid_credentials"
-    assert (await error_of(await client.post("/api/auth/login", data=b"{not json"), 400))["code"] == "bad_json"
+    assert (await error_of(await client.post("/api/auth/login", data=b"{not json",
+                                             headers={"Content-Type": "application/json"}), 400))["code"] == "bad_json"
     assert (await error_of(await client.post("/api/auth/login", json=["srn"]), 400))["code"] == "bad_json"
     assert (await error_of(await client.post("/api/auth/login", json={"srn": "MAD001"}), 400))["code"] == \
         "missing_field"
@@ -56,7 +57,7 @@ async def test_login_sets_a_strict_httponly_cookie_and_rotates_it(client: Any) -
     assert resp.status == 200
     body = await resp.json()
     assert body["user"] == {"srn": "MAD001", "username": None, "name": "Student MAD001", "role": "student",
-                            "staff": False}
+                            "staff": False, "totp_enabled": False}
     morsel = resp.cookies[COOKIE]
     assert morsel["httponly"] and morsel["samesite"] == "Strict" and not morsel["max-age"]
     first = morsel.value
@@ -131,8 +132,9 @@ async def test_bad_offers_get_4xx_and_leave_no_peer_connection(client: Any, monk
         (b'{"sdp": "' + b"v" * (1024 * 1024 + 10) + b'"}', 413, "body_too_large"),
     ]
     for body, status, code in cases:
-        kw = {"data": io.BytesIO(body)} if isinstance(body, bytes) else {"json": body}
-        err = await error_of(await client.post("/api/webrtc/offer", headers=h, **kw), status)
+        kw: dict[str, Any] = ({"data": io.BytesIO(body), "headers": {**h, "Content-Type": "application/json"}}
+                              if isinstance(body, bytes) else {"json": body, "headers": h})
+        err = await error_of(await client.post("/api/webrtc/offer", **kw), status)
         assert err["code"] == code, (body if isinstance(body, dict) else body[:40], err)
     assert len(client.app[LIVE]) == 0
     assert len(created) == 1  # only the offer that parsed got as far as a peer connection…
@@ -208,7 +210,7 @@ async def test_staff_logins_say_so_in_the_user_object(client: Any) -> None:
     resp = await client.post("/api/auth/login", json={"username": "pat", "password": PASSWORD})
     assert resp.status == 200
     assert (await resp.json())["user"] == {"srn": None, "username": "pat", "name": "Pat", "role": "proctor",
-                                           "staff": True}
+                                           "staff": True, "totp_enabled": False}
 
 
 async def test_openapi_describes_every_api_route(client: Any) -> None:

@@ -27,7 +27,7 @@ from proctor.passwords import hash_password
 from proctor.totp import STEP_S
 from server.app import create_app
 from server.config import Settings
-from server.keys import SERVICES
+from server.keys import BACKGROUND, SERVICES
 
 from .browser import ARTIFACTS, FAKE_CAMERA, NewPage, PageRules, Server, refused_api, serve
 from .helpers import PASSWORD
@@ -85,7 +85,9 @@ async def send_code(page: Page, app: web.Application, srn: str, prefix: str) -> 
     # Resting for 30 s, and saying so.
     await expect(page.locator(f"#{prefix}-send")).to_be_disabled()
     await expect(page.locator(f"#{prefix}-send")).to_have_text(re.compile(r"^Send again in ([1-9]|[12]\d|30) s$"))
-    # The server stores the SMS before it answers 202, and the page says "sent" only after the answer.
+    # The server answers 202 first and stores the SMS after (the answer's timing must not tell
+    # whether the SRN exists): wait for that work, as a student waits for the text.
+    await app[BACKGROUND].drain()
     return new_sms_code(await outbox_texts(app, srn), before)
 
 
@@ -299,6 +301,10 @@ async def test_two_step_verification_setup_then_login_asks_for_a_code(server: Se
     await log_in(page, base, "TFA001")
     await expect(page.locator("#tfa-state")).to_contain_text("off")
 
+    await page.locator("#totp-setup").click()  # the password is asked for again first
+    await expect(page.locator("#totp-setup-error")).to_contain_text("password")
+    await expect(page.locator("#totp-qr")).to_be_hidden()
+    await page.locator("#totp-setup-password").fill(PASSWORD)
     await page.locator("#totp-setup").click()
     qr = page.locator("#totp-qr")
     await expect(qr).to_be_visible()
@@ -324,6 +330,13 @@ async def test_two_step_verification_setup_then_login_asks_for_a_code(server: Se
     await page.set_viewport_size({"width": 320, "height": 740})
     await no_sideways_scroll(page)
     await page.set_viewport_size({"width": 1280, "height": 720})
+
+    # After a reload the page still knows 2FA is on (/api/me says), so it offers to turn it off.
+    await page.reload()
+    await expect(page.locator("#app-view")).to_be_visible()
+    await expect(page.locator("#tfa-state")).to_contain_text("on")
+    await expect(page.locator("#totp-disable")).to_be_visible()
+    await expect(page.locator("#totp-setup")).to_be_hidden()
 
     # Log out and in again: the password alone is no longer enough.
     await page.locator("#logout-btn").click()

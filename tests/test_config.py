@@ -76,3 +76,17 @@ def test_client_ip_trusts_forwarded_headers_only_from_configured_proxies() -> No
     assert client_ip(req("10.0.0.5"), proxies) == "10.0.0.5"  # type: ignore[arg-type]
     assert forwarded_https(req("10.0.0.5", proto="https"), proxies)  # type: ignore[arg-type]
     assert not forwarded_https(req("203.0.113.7", proto="https"), proxies)  # type: ignore[arg-type]
+
+
+def test_serve_takes_redis_url_and_node_id_flags(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from server.cli.parser import build_parser
+    from server.cli.serve import serve_settings
+
+    for name in ("PROCTOR_REDIS_URL", "PROCTOR_NODE_ID"):
+        monkeypatch.delenv(name, raising=False)
+    args = build_parser().parse_args(["serve", "--db", f"sqlite:///{tmp_path / 'p.db'}",
+                                      "--redis-url", "redis://10.0.0.5:6379/1", "--node-id", "node-a"])
+    s = serve_settings(args)
+    assert (s.redis_url, s.node_id) == ("redis://10.0.0.5:6379/1", "node-a")
+    monkeypatch.setenv("PROCTOR_REDIS_URL", "redis://from-env:6379/0")
+    assert serve_settings(build_parser().parse_args(["serve"])).redis_url == "redis://from-env:6379/0"

@@ -88,7 +88,8 @@ async def test_brute_force_locks_then_expires(
     assert await accounts.lockout.status(uid) is None
 
     actions = [e.action for e in reversed(await Audit(db, clock).recent(actor=uid))]
-    assert actions == ["login_failed"] * 5 + ["lockout"] + ["login_failed"] * 2 + ["login_ok"]
+    # The two refusals while locked came within a minute: one audit row counts both.
+    assert actions == ["login_failed"] * 5 + ["lockout"] + ["login_failed"] + ["login_ok"]
     assert (await verify_chain(db)).ok
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from proctor.passwords import WeakPassword
-from proctor.totp import InvalidTotpCode, TotpError
+from proctor.totp import InvalidTotpCode, TotpAlreadyEnabled, TotpError, TotpNotPending
 from proctor.users import user_json
 
 from ..http import ApiError, field, read_json
@@ -67,9 +67,26 @@ async def revoke(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
+def totp_conflict(exc: TotpError) -> ApiError:
+    """Every refused TOTP step is a 409 naming what was refused (a wrong code, or the wrong state)."""
+    code = {InvalidTotpCode: "invalid_code", TotpAlreadyEnabled: "totp_already_enabled",
+            TotpNotPending: "totp_not_pending"}.get(type(exc), "totp_state")
+    return ApiError(409, code, str(exc) + ("; check the time on your phone" if code == "invalid_code" else ""))
+
+
 async def totp_setup(request: web.Request) -> web.Response:
+    """A new secret, shown only to someone who types the password again: a borrowed or stolen
+    session must not be able to bind its own authenticator to the account."""
     user = current_user(request)
-    setup = await request.app[SERVICES].accounts.totp.begin_setup(user.id)
+    body = await read_json(request)
+    accounts = request.app[SERVICES].accounts
+    check = await accounts.verify_password(user.id, field(body, "password", max_len=1024), ip=ip_of(request))
+    if not check.ok:
+        raise failed(request, check, message="the password is wrong")
+    try:
+        setup = await accounts.totp.begin_setup(user.id)
+    except TotpError as exc:
+        raise totp_conflict(exc) from None
     return web.json_response({"secret": setup.secret, "otpauth_uri": setup.otpauth_uri,
                               "qr": setup.qr_svg_data_url})
 
@@ -79,10 +96,8 @@ async def totp_enable(request: web.Request) -> web.Response:
     body = await read_json(request)
     try:
         codes = await request.app[SERVICES].accounts.totp.enable(user.id, field(body, "code", max_len=16))
-    except InvalidTotpCode as exc:
-        raise ApiError(401, "invalid_code", f"{exc}; check the time on your phone") from None
     except TotpError as exc:
-        raise ApiError(409, "totp_state", str(exc)) from None
+        raise totp_conflict(exc) from None
     return web.json_response({"recovery_codes": codes})
 
 

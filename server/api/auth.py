@@ -9,6 +9,8 @@ the one it replaces. Every state-changing API request from a logged-in browser m
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from aiohttp import web
 
 from proctor.login_attempts import LoginResult
@@ -43,6 +45,21 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         if not request[WEB_SESSION].check_csrf(request.headers.get("X-CSRF-Token")):
             raise ApiError(403, "csrf", "missing or invalid X-CSRF-Token header")
     return await handler(request)
+
+
+def check_origin(request: web.Request) -> None:
+    """403 unless a browser's `Origin` is this site (or one in `allowed_origins`).
+
+    A WebSocket handshake carries cookies but no CSRF header and is not bound by CORS, so any page
+    could open one with the proctor's cookie (cross-site WebSocket hijacking). Browsers always send
+    `Origin` on it; clients that send none are not browsers and carry no ambient cookie risk.
+    """
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return
+    if urlsplit(origin).netloc.lower() == request.host.lower() or origin in request.app[SETTINGS].allowed_origins:
+        return
+    raise ApiError(403, "bad_origin", "this socket only accepts the site's own pages")
 
 
 def ip_of(request: web.Request) -> str | None:
@@ -81,16 +98,16 @@ async def throttled(request: web.Request) -> None:
 def failed(request: web.Request, result: LoginResult, code: str = "invalid_credentials",
            message: str = "wrong SRN or password") -> ApiError:
     """The error for a refused secret; counts it against the caller's IP."""
+    # Every refusal counts against the address, a locked login's too: otherwise a locked SRN is
+    # free to hammer, and never reaches 429.
+    request.app[SERVICES].ip_limiter.failure(ip_of(request) or "?")
     if result.status == "locked":
         retry = result.retry_after_s or 0.0
         return ApiError(423, "account_locked",
                         f"too many failed attempts; the account is locked for {int(retry // 60) + 1} more minute(s)",
                         {"Retry-After": str(int(retry) + 1)}, retry_after_s=round(retry))
-    request.app[SERVICES].ip_limiter.failure(ip_of(request) or "?")
-    if result.otp is not None and result.otp.value in ("expired", "too_many_attempts", "none"):
-        message = {"expired": "the code has expired; ask for a new one",
-                   "too_many_attempts": "too many wrong tries for this code; ask for a new one",
-                   "none": "no code is waiting; ask for one first"}[result.otp.value]
+    # One answer for every refused secret: why a code failed (none waiting, expired, used up)
+    # would tell a stranger that the SRN exists. The reason is in the audit log.
     return ApiError(401, code, message)
 
 

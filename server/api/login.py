@@ -12,8 +12,26 @@ from aiohttp import web
 from proctor.passwords import WeakPassword
 
 from ..http import ApiError, field, read_json
-from ..keys import LIVE, SERVICES
+from ..keys import BACKGROUND, LIMITS, LIVE, SERVICES
 from .auth import failed, ip_of, login_answer, refuse_during_maintenance, throttled, weak_password
+
+
+async def send_code(request: web.Request, purpose: str) -> web.Response:
+    """202 at once, and the lookup and the SMS after answering: the answer and its timing are the
+    same for every SRN. Each request counts against the caller's address (each may send an SMS)."""
+    limiter = request.app[LIMITS].code_requests
+    key = ip_of(request) or "?"
+    retry = limiter.check(key)
+    if retry is not None:
+        raise ApiError(429, "too_many_requests", "too many codes asked for from your network; wait and retry",
+                       {"Retry-After": str(int(retry) + 1)}, retry_after_s=round(retry))
+    srn = field(await read_json(request), "srn", max_len=64)
+    limiter.failure(key)
+    accounts = request.app[SERVICES].accounts
+    if not request.app[BACKGROUND].spawn(accounts.request_otp(srn, purpose), name=f"send-code-{purpose}"):
+        raise ApiError(503, "unavailable", "too many codes are being sent right now; retry in a minute",
+                       {"Retry-After": "60"})
+    return web.json_response({"ok": True}, status=202)
 
 
 async def login(request: web.Request) -> web.Response:
@@ -42,9 +60,7 @@ async def totp_login(request: web.Request) -> web.Response:
 
 
 async def otp_request(request: web.Request) -> web.Response:
-    body = await read_json(request)
-    await request.app[SERVICES].accounts.request_otp(field(body, "srn", max_len=64), "login")
-    return web.json_response({"ok": True}, status=202)
+    return await send_code(request, "login")
 
 
 async def otp_verify(request: web.Request) -> web.Response:
@@ -60,9 +76,7 @@ async def otp_verify(request: web.Request) -> web.Response:
 
 
 async def activate_request(request: web.Request) -> web.Response:
-    body = await read_json(request)
-    await request.app[SERVICES].accounts.request_otp(field(body, "srn", max_len=64), "activate")
-    return web.json_response({"ok": True}, status=202)
+    return await send_code(request, "activate")
 
 
 async def activate(request: web.Request) -> web.Response:
@@ -81,9 +95,7 @@ async def activate(request: web.Request) -> web.Response:
 
 
 async def forgot(request: web.Request) -> web.Response:
-    body = await read_json(request)
-    await request.app[SERVICES].accounts.request_otp(field(body, "srn", max_len=64), "reset")
-    return web.json_response({"ok": True}, status=202)
+    return await send_code(request, "reset")
 
 
 async def reset(request: web.Request) -> web.Response:

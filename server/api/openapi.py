@@ -30,8 +30,8 @@ NULLABLE_NUM: S = {"type": ["number", "null"]}
 NULLABLE_STR: S = {"type": ["string", "null"]}
 
 ERROR: S = obj({"error": obj({"code": STR, "message": STR}, ["code", "message"])}, ["error"])
-USER: S = obj({"srn": NULLABLE_STR, "username": NULLABLE_STR, "name": STR, "role": STR, "staff": BOOL},
-              ["name", "role", "staff"])
+USER: S = obj({"srn": NULLABLE_STR, "username": NULLABLE_STR, "name": STR, "role": STR, "staff": BOOL,
+               "totp_enabled": BOOL}, ["name", "role", "staff", "totp_enabled"])
 LOGIN_OK: S = obj({"user": USER, "csrf_token": STR, "enrollment": STR}, ["user", "csrf_token"])
 LESSON: S = obj({"id": STR, "title": STR, "kind": {"enum": ["video", "reading"]}, "duration_s": NUM, "url": STR,
                  "credited_seconds": NUM, "complete": BOOL}, ["id", "title", "kind", "duration_s", "url"])
@@ -93,7 +93,7 @@ def op(summary: str, ok: S, errors: tuple[int, ...] = (), body: S | None = None,
     out: S = {"summary": summary, "responses": _responses(status, ok, errs)}
     if body is not None:
         out["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
-        out["responses"].update(_responses(status, ok, (*errs, 400, 413)))
+        out["responses"].update(_responses(status, ok, (*errs, 400, 413, 415)))  # 415: not application/json
         if auth:
             out["parameters"] = [{"name": "X-CSRF-Token", "in": "header", "required": False, "schema": STR}]
             out["responses"].update(_responses(status, ok, (403,)))
@@ -123,13 +123,16 @@ PATHS: dict[str, dict[str, S]] = {
                                     ["modules", "required_seconds", "credited_seconds"]))},
     "/api/enrollment": {"post": op(
         "Enroll reference photos captured from the webcam",
-        obj({"enrollment": STR}), (403, 409, 422),
+        obj({"enrollment": STR}), (403, 409, 422, 429, 503),
         obj({"photos": {"type": "array", "items": STR, "minItems": 1, "maxItems": 5}}, ["photos"]))},
     "/api/webrtc/offer": {"post": op(
         "Start streaming: SDP offer in, SDP answer out (ICE fully gathered)",
         obj({"sdp": STR, "type": STR, "session_id": STR}, ["sdp", "type", "session_id"]), (403, 404, 409, 503),
         obj({"sdp": STR, "type": {"enum": ["offer"]}, "topic_id": STR, "lesson_id": STR},
             ["sdp", "type", "topic_id"]))},
+        obj({"sdp": STR, "type": STR, "session_id": STR}, ["sdp", "type", "session_id"]),
+        (403, 404, 409, 429, 503),
+        obj({"sdp": STR, "type": {"enum": ["offer"]}, "topic_id": STR}, ["sdp", "type", "topic_id"]))},
     "/api/sessions/{session_id}": {"get": {**op("A session's state, credit and flags", SESSION, (404,)),
                                            "parameters": SESSION_ID}},
     "/api/sessions/{session_id}/end": {"post": {**op("End a session", obj({"ok": BOOL, "id": STR}), (403, 404),
@@ -140,18 +143,19 @@ PATHS: dict[str, dict[str, S]] = {
                                   (401, 423, 429, 503),
                                   obj({"challenge": STR, "code": STR, "remember": BOOL}, ["challenge", "code"]),
                                   auth=False)},
-    "/api/auth/otp/request": {"post": op("Send a login code to the registered mobile (always 202)", OK, (),
+    "/api/auth/otp/request": {"post": op("Send a login code to the registered mobile (202, or 429 per address)", OK,
+                                         (429, 503),
                                          obj({"srn": STR}, ["srn"]), status=202, auth=False)},
     "/api/auth/otp/verify": {"post": op("Log in with the SMS code", LOGIN_OR_2FA, (401, 423, 429, 503),
                                         obj({"srn": STR, "code": STR, "remember": BOOL}, ["srn", "code"]),
                                         auth=False)},
-    "/api/auth/activate/request": {"post": op("Send an activation code (always 202)", OK, (),
+    "/api/auth/activate/request": {"post": op("Send an activation code (202, or 429 per address)", OK, (429, 503),
                                               obj({"srn": STR}, ["srn"]), status=202, auth=False)},
     "/api/auth/activate": {"post": op("Set the first password with the activation code", LOGIN_OR_2FA,
                                       (401, 423, 429, 503),
                                       obj({"srn": STR, "code": STR, "new_password": STR},
                                           ["srn", "code", "new_password"]), auth=False)},
-    "/api/auth/password/forgot": {"post": op("Send a password-reset code (always 202)", OK, (),
+    "/api/auth/password/forgot": {"post": op("Send a password-reset code (202, or 429 per address)", OK, (429, 503),
                                              obj({"srn": STR}, ["srn"]), status=202, auth=False)},
     "/api/auth/password/reset": {"post": op("Set a new password with the reset code; ends every session", OK,
                                             (401, 423, 429),
@@ -169,7 +173,8 @@ PATHS: dict[str, dict[str, S]] = {
                        {"name": "X-CSRF-Token", "in": "header", "required": False, "schema": STR}]}},
     "/api/auth/totp/setup": {"post": op("Start two-step verification: secret and QR code",
                                         obj({"secret": STR, "otpauth_uri": STR, "qr": STR},
-                                            ["secret", "otpauth_uri", "qr"]), (403, 409), obj({}))},
+                                            ["secret", "otpauth_uri", "qr"]), (403, 409, 423),
+                                        obj({"password": STR}, ["password"]))},
     "/api/auth/totp/enable": {"post": op("Confirm with a code; returns one-time recovery codes",
                                          obj({"recovery_codes": {"type": "array", "items": STR}},
                                              ["recovery_codes"]),
@@ -225,8 +230,10 @@ PATHS: dict[str, dict[str, S]] = {
                       **_errors((401, 403, 404))},
         "parameters": [USER_ID, {"name": "photo_id", "in": "path", "required": True, "schema": STR}]}},
     "/api/proctor/enrollments/{user_id}": {"post": {
-        **op("Approve or reject a webcam enrollment", obj({"user_id": INT, "enrollment": STR}), (403, 404),
-             obj({"action": {"enum": ["approve", "reject"]}, "note": STR}, ["action"])),
+        **op("Approve (naming the photo ids seen) or reject a webcam enrollment",
+             obj({"user_id": INT, "enrollment": STR}), (403, 404, 409),
+             obj({"action": {"enum": ["approve", "reject"]}, "photo_ids": {"type": "array", "items": INT},
+                  "note": STR}, ["action"])),
         "parameters": [USER_ID, CSRF]}},
     "/api/adjustments": {"get": op("Credit a proctor voided from my time, with the note",
                                    obj({"adjustments": {"type": "array"}}, ["adjustments"]))},

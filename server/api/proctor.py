@@ -19,13 +19,14 @@ from proctor.progress import credited_since_by_user
 from proctor.reports import export_rows, to_csv
 from proctor.review import ReviewConflict
 from proctor.session_records import adjustments_for_user, session_timeline
+from proctor.students import EnrollmentChanged, UnknownUser
 from proctor.users import Role, User
 
 from ..http import ApiError, field, read_json
 from ..keys import EVENTS, LIVE, SERVICES, SETTINGS, VIEWERS, WEBSOCKETS
 from ..media.live_view import ViewError
 from ..media.peer import rtc_configuration
-from .auth import current_user
+from .auth import check_origin, current_user
 from .webrtc import MAX_SDP
 
 log = logging.getLogger("proctor.routes_proctor")
@@ -66,6 +67,7 @@ async def sessions(request: web.Request) -> web.Response:
 async def events(request: web.Request) -> web.WebSocketResponse:
     """Live events; `?after=ID` replays what a reconnecting client missed."""
     staff(request)
+    check_origin(request)
     after_raw = request.query.get("after")
     try:
         after = int(after_raw) if after_raw not in (None, "") else None
@@ -209,9 +211,16 @@ async def export_csv(request: web.Request) -> web.Response:
     staff(request)
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     start = _day(request.query.get("from"), "from", today.replace(day=1))
-    end = _day(request.query.get("to"), "to", today) + timedelta(days=1)  # inclusive of the last day
-    if end <= start:
+    last = _day(request.query.get("to"), "to", today)
+    if last < start:
         raise ApiError(400, "bad_field", "'to' must not be before 'from'")
+    max_days = request.app[SETTINGS].export_max_days
+    if (last - start).days + 1 > max_days:
+        raise ApiError(400, "bad_field", f"the range spans more than {max_days} days; export it in parts")
+    try:
+        end = last + timedelta(days=1)  # inclusive of the last day
+    except OverflowError:
+        raise ApiError(400, "bad_field", "'to' is past the last date we can count to") from None
     rows = await export_rows(request.app[SERVICES].db, start.timestamp(), end.timestamp())
     name = f"proctor-{start:%Y%m%d}-{end - timedelta(days=1):%Y%m%d}.csv"
     return web.Response(text=to_csv(rows), content_type="text/csv",
@@ -254,7 +263,16 @@ async def decide_enrollment(request: web.Request) -> web.Response:
     if target is None or target.role is not Role.STUDENT or target.enrollment_status != "pending":
         raise ApiError(404, "not_found", "no pending enrollment for that student")
     if action == "approve":
-        await students.set_enrollment_status(uid, "approved", actor=user.id)
+        photo_ids = body.get("photo_ids")
+        if not isinstance(photo_ids, list) or not photo_ids or not all(
+                isinstance(p, int) and not isinstance(p, bool) for p in photo_ids):
+            raise ApiError(400, "bad_field", "field 'photo_ids' must list the ids of the photos you approve")
+        try:
+            await students.approve_enrollment(uid, photo_ids, actor=user.id, note=note)
+        except EnrollmentChanged as exc:
+            raise ApiError(409, "enrollment_changed", str(exc)) from None
+        except UnknownUser:
+            raise ApiError(404, "not_found", "no pending enrollment for that student") from None
         status = "approved"
     elif action == "reject":
         await students.reject_enrollment(uid, actor=user.id, note=note)

@@ -8,15 +8,18 @@ from typing import Any
 
 from aiohttp import web
 
+from models.decode_pool import PoolBusy
 from models.enroll import EnrollmentError, vectors_to_bytes
 from proctor.liveness_ledger import provisional_seconds, voided_seconds
 from proctor.passwords import policy_json
 from proctor.progress import credited_by_topic
 from proctor.session_records import session_record
+from proctor.students import EnrollmentLocked
 from proctor.users import Role
 
 from ..http import ApiError, read_json
-from ..keys import LIVE, SERVICES, SETTINGS, VERIFIER
+from ..keys import LIMITS, LIVE, SERVICES, SETTINGS, VERIFIER
+from ..limits import user_key
 from .auth import current_user
 from .study import lesson_credit, progress_extras, topic_lessons
 
@@ -75,7 +78,13 @@ async def enrollment(request: web.Request) -> web.Response:
     fresh = await services.students.get(user.id) or user
     if fresh.enrollment_status == "approved":
         raise ApiError(409, "already_enrolled", "your reference photos are already approved")
+    limiter, key = request.app[LIMITS].enrollments, user_key(user.id)
+    retry = limiter.check(key)
+    if retry is not None:
+        raise ApiError(429, "too_many_requests", "too many enrollment attempts; wait and retry",
+                       {"Retry-After": str(int(retry) + 1)}, retry_after_s=round(retry))
     body = await read_json(request)
+    limiter.failure(key)  # every attempt counts: each decodes photos and runs the model
     photos = body.get("photos")
     if not isinstance(photos, list) or not 1 <= len(photos) <= 5:
         raise ApiError(400, "bad_field", "field 'photos' must be a list of 1 to 5 images")
@@ -85,11 +94,17 @@ async def enrollment(request: web.Request) -> web.Response:
         result = await verifier.enroll(raw)
     except EnrollmentError as exc:
         raise ApiError(422, "bad_photo", str(exc), photo=exc.index + 1) from None
-    for photo, vector in zip(result.photos, vectors_to_bytes(result.embeddings), strict=True):
-        await services.students.add_reference(user.id, photo, result.model, [vector], verifier.dim)
-    # Self-captured references wait for a proctor's approval, except in demo mode.
+    except PoolBusy as exc:
+        raise ApiError(503, "unavailable", str(exc), {"Retry-After": "5"}) from None
+    # Self-captured references wait for a proctor's approval, except in demo mode. A new post
+    # replaces what was pending: the proctor approves the set they saw, never a later addition.
     status = "approved" if request.app[SETTINGS].demo else "pending"
-    await services.students.set_enrollment_status(user.id, status)
+    refs = [(photo, [vector]) for photo, vector in zip(result.photos, vectors_to_bytes(result.embeddings),
+                                                       strict=True)]
+    try:
+        await services.students.replace_pending_references(user.id, refs, result.model, verifier.dim, status)
+    except EnrollmentLocked:
+        raise ApiError(409, "already_enrolled", "your reference photos are already approved") from None
     return web.json_response({"enrollment": status})
 
 

@@ -11,7 +11,8 @@ from aiohttp import web
 from proctor.users import Role
 
 from ..http import ApiError, field, read_json
-from ..keys import SERVICES, SETTINGS, STARTER, VERIFIER
+from ..keys import LIMITS, SERVICES, SETTINGS, STARTER, VERIFIER
+from ..limits import user_key
 from ..media.peer import OfferError, abandon, answer_offer
 from ..media.sessions import Student
 from .auth import WEB_SESSION, current_user, refuse_during_maintenance
@@ -20,18 +21,38 @@ from .study import check_offer
 MAX_SDP = 64 * 1024
 
 
+# What a student's page offers: its webcam, perhaps a microphone it did not drop, and the control
+# data channel. Each media line costs a track and a decoder thread, so nothing else is accepted.
+MAX_MEDIA_LINES = {"video": 1, "audio": 1, "application": 1}
+
+
 def check_sdp(sdp: str) -> None:
     if len(sdp.encode()) > MAX_SDP:
         raise ApiError(413, "sdp_too_large", f"the SDP is larger than {MAX_SDP // 1024} KiB")
     if not sdp.lstrip().startswith("v=0"):
         raise ApiError(400, "bad_sdp", "field 'sdp' is not an SDP offer")
-    if "\nm=video " not in sdp.replace("\r\n", "\n"):
+    counts: dict[str, int] = {}
+    for line in sdp.replace("\r\n", "\n").split("\n"):
+        if line.startswith("m="):
+            kind = line[2:].split(" ", 1)[0]
+            counts[kind] = counts.get(kind, 0) + 1
+    if counts.get("video", 0) == 0:
         raise ApiError(400, "no_video", "the offer has no video track; share the webcam")
+    extra = {k: n for k, n in counts.items() if n > MAX_MEDIA_LINES.get(k, 0)}
+    if extra:
+        raise ApiError(400, "bad_sdp", "the offer may carry one video track, at most one audio track and the "
+                                       f"data channel; it has {', '.join(f'{n} {k}' for k, n in counts.items())}")
 
 
 async def offer(request: web.Request) -> web.Response:
     user = current_user(request, Role.STUDENT)
     await refuse_during_maintenance(request)
+    limiter, key = request.app[LIMITS].offers, user_key(user.id)
+    retry = limiter.check(key)
+    if retry is not None:
+        raise ApiError(429, "too_many_requests", "too many stream starts; wait and retry",
+                       {"Retry-After": str(int(retry) + 1)}, retry_after_s=round(retry))
+    limiter.failure(key)  # every offer counts: each may start a peer connection and its decoders
     body = await read_json(request)
     sdp = field(body, "sdp", max_len=MAX_SDP * 2)
     if field(body, "type") != "offer":

@@ -135,9 +135,11 @@ def _serve(sub: Any) -> None:
     p.add_argument("--certfile", help="TLS certificate (PEM); needed for a camera on any host but localhost")
     p.add_argument("--keyfile", help="TLS private key (PEM)")
     _backend_arg(p)
+    p.add_argument("--redis-url", help="scale out: send samples to `proctor worker` processes through this Redis "
+                                       "(default: PROCTOR_REDIS_URL, else none: the in-process batcher)")
+    p.add_argument("--node-id", help="this media node's name in the cluster (default: PROCTOR_NODE_ID or host-pid)")
     _db_args(p)
     p.set_defaults(handler="server.cli.serve:cmd_serve")
-
 
 
 def _students(sub: Any) -> None:

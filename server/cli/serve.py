@@ -16,6 +16,7 @@ from models.weights import WeightsError
 from proctor.passwords import hash_password
 
 from ..app import create_app
+from ..config import Settings
 from ..keys import SERVICES
 from .base import CliError, settings_from
 from .content import ensure_demo_pack
@@ -24,9 +25,16 @@ USER_ERRORS = (WeightsError, DeviceError, BackendError)
 DEMO_SRN = "DEMO0001"
 
 
+def serve_settings(args: argparse.Namespace) -> Settings:
+    """The settings `proctor serve` runs with: the file and environment, then its flags."""
+    return settings_from(args, host=args.host, port=args.port, certfile=args.certfile, keyfile=args.keyfile,
+                         redis_url=args.redis_url, node_id=args.node_id)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = settings_from(args, host=args.host, port=args.port, certfile=args.certfile, keyfile=args.keyfile,
                              backend=args.backend)
+    settings = serve_settings(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -8,7 +8,6 @@ both fail closed. The sampler only produces samples; what they earn is the domai
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -84,12 +83,19 @@ class Sampler:
         """Sample every `interval` of wall time while `live()`; errors of one sample never end the loop.
 
         `pace`, when given and returning a period, samples faster for now (a liveness challenge is open).
+                  on_sample: Callable[[Taken], Awaitable[None]], *, connect_timeout_s: float | None = None) -> bool:
+        """Sample every `interval` of wall time while `live()`; errors of one sample never end the loop.
+
+        Nothing is sampled (no rows written) before the first frame. False if none came within
+        `connect_timeout_s` (a stream that never connected); None waits for it for ever.
         """
         loop = asyncio.get_running_loop()
         # Take the first sample as soon as video arrives: credit runs between samples, so a late
         # first sample would cost the student up to a whole interval.
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.source.first_frame.wait(), interval)
+        try:
+            await asyncio.wait_for(self.source.first_frame.wait(), connect_timeout_s)
+        except TimeoutError:
+            return False
         next_at = loop.time()
         # Stagger streams: students who joined together would otherwise be sampled in the same
         # instant forever, and the verifier would see bursts instead of a steady load.
@@ -106,3 +112,4 @@ class Sampler:
             fast = pace() if pace is not None else None
             if fast is not None:  # a challenge is open: sample again soon, then resume the schedule
                 next_at = min(next_at, loop.time() + fast)
+        return True

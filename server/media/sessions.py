@@ -68,6 +68,7 @@ class SessionStarter:
 
     def _wire(self, stream: LiveStream) -> None:
         pc = stream.pc
+        stream.on_give_up = lambda reason: self.registry.end_soon(stream, reason)
 
         @pc.on("datachannel")
         def on_datachannel(channel: Any) -> None:

@@ -11,7 +11,8 @@ import asyncio
 import contextlib
 import json
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiortc import RTCDataChannel, RTCPeerConnection
@@ -35,6 +36,7 @@ from proctor.users import student_json
 from ..metrics import Metrics
 from ..verify.outcome import FrameVerifier
 from .challenges import ChallengeRelay
+from .control import StreamLimits, TokenBucket
 from .ingest import FrameSource
 from .recorder import SessionRecorder, Written
 from .sampler import Sampler, SamplerConfig, Taken
@@ -77,6 +79,7 @@ class StreamDeps:
     metrics: Metrics
     liveness: LivenessPolicy | None = None  # None: liveness off, every credited interval is final
     liveness_ledger: LivenessLedger | None = None
+    limits: StreamLimits = field(default_factory=StreamLimits)
 
 
 class LiveStream:
@@ -102,6 +105,8 @@ class LiveStream:
         self._owned: list[asyncio.Task[None]] = []  # e.g. audio drains, cancelled at close
         self._lock = asyncio.Lock()  # updates are written and announced in sample order
         self._closed = False
+        self._control = TokenBucket(deps.limits.control_rate_per_s, deps.limits.control_burst, deps.clock.now())
+        self.on_give_up: Callable[[str], None] | None = None  # ends the stream (set by whoever registers it)
 
     @property
     def session_id(self) -> str:
@@ -115,6 +120,13 @@ class LiveStream:
             self.sampler.run(self.deps.policy.sample_interval_s, lambda: self.session.live, self._on_sample,
                              gate.sample_period if gate is not None else None),
             name=f"sampler-{self.session_id}")
+        self._task = asyncio.create_task(self._sample_loop(), name=f"sampler-{self.session_id}")
+
+    async def _sample_loop(self) -> None:
+        connected = await self.sampler.run(self.deps.policy.sample_interval_s, lambda: self.session.live,
+                                           self._on_sample, connect_timeout_s=self.deps.limits.connect_timeout_s)
+        if not connected and self.on_give_up is not None:
+            self.on_give_up("never_connected")  # e.g. ICE stuck in "connecting": no frame ever came
 
     def track_task(self, task: asyncio.Task[None]) -> None:
         self._owned.append(task)
@@ -149,6 +161,15 @@ class LiveStream:
         task = asyncio.get_running_loop().create_task(self._apply(update), name=f"control-{self.session_id}")
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
+            if not self.session.live or data["visible"] == self.session.visible:
+                return  # changes nothing: no write, no status
+            update = self.session.set_visible(data["visible"])  # the domain always knows (in memory)
+            if (not self._control.take(self.deps.clock.now())
+                    or len(self._pending) >= self.deps.limits.max_pending_writes):
+                return  # a flood: its write rides on the next sample's
+            task = asyncio.get_running_loop().create_task(self._apply(update), name=f"visibility-{self.session_id}")
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
 
     async def take_sample(self, interval: float) -> None:
         """Take one sample now and apply it (the loop does this every interval)."""

@@ -34,6 +34,7 @@ export class Security {
     this.cpError = new ErrorLine(this.part('cp-error'));
     this.enableError = new ErrorLine(this.part('enable-error'));
     this.disableError = new ErrorLine(this.part('disable-error'));
+    this.setupError = new ErrorLine(this.part('setup-error'));
     this.newPassword = new NewPassword(this.part('new-password'), {
       login: () => this.hooks.user()?.srn ?? this.hooks.user()?.username ?? '',
     });
@@ -43,7 +44,7 @@ export class Security {
     this.part('sessions-refresh').addEventListener('click', () => this.loadSessions());
     this.part('cp-form').addEventListener('submit', (e) => { e.preventDefault(); this.changePassword(); });
     this.part('current').addEventListener('input', () => this.currentError(''));
-    this.part('setup').addEventListener('click', () => this.setupTotp());
+    this.part('setup-form').addEventListener('submit', (e) => { e.preventDefault(); this.setupTotp(); });
     this.part('setup-cancel').addEventListener('click', () => this.closeSetup(true));
     this.part('enable-form').addEventListener('submit', (e) => { e.preventDefault(); this.enableTotp(); });
     this.part('tfa-on').addEventListener('submit', (e) => { e.preventDefault(); this.disableTotp(); });
@@ -67,7 +68,7 @@ export class Security {
   leave() {
     this.list.replaceChildren(el('li', { className: 'muted', text: 'Loading…' }));
     this.sessionsError.clear();
-    for (const name of ['current', 'enable-code', 'disable-password']) this.part(name).value = '';
+    for (const name of ['current', 'enable-code', 'disable-password', 'setup-password']) this.part(name).value = '';
     this.newPassword.reset();
     resetRevealButtons(this.root);
     this.currentError('');
@@ -76,6 +77,7 @@ export class Security {
     this.closeSetup(false);
     this.hideRecoveryCodes(false);
     this.disableError.clear();
+    this.setupError.clear();
     this.totpOn = false;
     this.renderTotp();
   }
@@ -202,21 +204,30 @@ export class Security {
 
   closeSetup(focus) {
     show(this.part('setup-panel'), false);
-    show(this.part('setup'), true);
+    show(this.part('setup-form'), true);
     this.part('qr').removeAttribute('src');
     setText(this.part('secret'), '');
     this.part('setup-link').setAttribute('href', '#');
     this.part('enable-code').value = '';
     this.enableError.clear();
-    if (focus) this.part('setup').focus();
+    if (focus) this.part('setup-password').focus();
   }
 
   async setupTotp() {
+    // The secret is shown only after the password is typed again (a borrowed session can't bind its phone).
+    const password = this.part('setup-password').value;
+    this.setupError.clear();
+    if (!password) {
+      this.setupError.text('Enter your password to turn two-step verification on.');
+      this.part('setup-password').focus();
+      return;
+    }
     const btn = this.part('setup');
     busy(btn, true);
     this.enableError.clear();
     try {
-      const data = await api.post('/api/auth/totp/setup', {});
+      const data = await api.post('/api/auth/totp/setup', { password });
+      this.part('setup-password').value = '';
       const qr = typeof data.qr === 'string' && /^data:image\//.test(data.qr) ? data.qr : null;
       if (qr) this.part('qr').src = qr;
       show(this.part('qr'), Boolean(qr));
@@ -224,7 +235,7 @@ export class Security {
       const uri = typeof data.otpauth_uri === 'string' && data.otpauth_uri.startsWith('otpauth://')
         ? data.otpauth_uri : '#';
       this.part('setup-link').setAttribute('href', uri);
-      show(this.part('setup'), false);
+      show(this.part('setup-form'), false);
       show(this.part('setup-panel'), true);
       this.part('enable-code').focus();
     } catch (err) {
@@ -233,8 +244,8 @@ export class Security {
         this.renderTotp();
         return;
       }
-      this.enableError.text(`Couldn't start the setup: ${err.message}`);
-      show(this.part('setup-panel'), true);
+      this.setupError.error(err, { credentials: 'Wrong password.' });
+      if (err instanceof ApiError && err.code === 'invalid_credentials') this.part('setup-password').select();
     } finally {
       busy(btn, false);
     }
@@ -294,7 +305,7 @@ export class Security {
       this.totpOn = false;
       this.hideRecoveryCodes(false);
       this.renderTotp();
-      this.part('setup').focus();
+      this.part('setup-password').focus();
     } catch (err) {
       if (err instanceof ApiError && (err.status === 409 || /not_enabled/.test(err.code))) {
         this.totpOn = false;

@@ -98,8 +98,11 @@ export class Enrollments {
       for (const b of [approve, reject, send]) b.disabled = true;
       setText(error, '');
       try {
+        // An approval names the photos shown here: if the student has sent others since, it fails.
+        const photoIds = (Array.isArray(e.photos) ? e.photos : []).map((p) => p.id);
+        const body = action === 'approve' ? { action, photo_ids: photoIds } : { action };
         await api.post(`/api/proctor/enrollments/${encodeURIComponent(e.user_id)}`,
-          text ? { action, note: text } : { action });
+          text ? { ...body, note: text } : body);
         const next = li.nextElementSibling ?? li.previousElementSibling;
         const hadFocus = li.contains(document.activeElement);
         li.remove();
