@@ -14,7 +14,7 @@ from bench.clients import StreamClient, moving_frames
 from bench.redis_server import RedisServer
 from models.frames import photo_to_frame
 from proctor.passwords import hash_password
-from proctor.session_records import session_record
+from proctor.session_records import session_record, session_timeline
 from server.app import create_app
 from server.keys import CLUSTER, LIVE, SERVICES
 
@@ -93,6 +93,35 @@ async def test_one_live_stream_per_student_across_nodes(nodes: tuple[Any, Any], 
     finally:
         await on_a.close()
         await on_b.close()
+
+
+async def test_a_session_ended_on_another_node_earns_nothing_more(nodes: tuple[Any, Any], photos: Any, engine: Any,
+                                                                  redis_server: RedisServer) -> None:
+    """Node B ends a session that node A streams (a hand-over whose control message never reached A,
+    or a proctor on B): the shared ledger refuses A's next write and A stops, so no second counts twice."""
+    from models.worker import Worker, WorkerConfig, redis_client
+
+    a, b = nodes
+    face = photos["madonna"][1]
+    worker = Worker(engine, engine.model_name, engine.spec.dim, redis_client(redis_server.url),
+                    WorkerConfig(consumer="w1"))
+    await worker.start()
+    on_a = StreamClient(a, await login(a, "MAD001"))
+    try:
+        await on_a.start(moving_frames(lambda s: photo_to_frame(face, shift=s)), topic(a))
+        await on_a.wait_for(lambda st: bool(st) and st[-1]["credited_seconds"] > 0)
+        services_b = b.app[SERVICES]
+        assert await services_b.ledger.end_session(on_a.session_id, services_b.clock.now(), "replaced")
+        assert (await on_a.wait_ended())["reason"] == "replaced"  # A learnt it from the ledger alone
+        assert len(a.app[LIVE]) == 0
+        timeline = await session_timeline(services_b.db, on_a.session_id, 0.0)
+        ended_at = timeline.session.ended_at
+        assert ended_at is not None and timeline.intervals
+        assert all(i.end <= ended_at for i in timeline.intervals)
+        assert all(x.at <= ended_at for x in timeline.samples)
+    finally:
+        await on_a.close()
+        await worker.aclose()
 
 
 async def test_a_stream_is_verified_by_a_redis_worker_and_credited(aiohttp_client: Any, engine: Any,

@@ -35,10 +35,11 @@ class LiveRegistry:
         if old is not None:
             await self._finish(old, "replaced")
 
-    async def end(self, stream: LiveStream, reason: str) -> None:
+    async def end(self, stream: LiveStream, reason: str, *, by: int | None = None) -> None:
+        """End a stream; `by` is who ended it when not its student (a proctor), for the audit log."""
         if self._by_user.get(stream.ctx.user_id) is stream:
             del self._by_user[stream.ctx.user_id]
-        await self._finish(stream, reason)
+        await self._finish(stream, reason, by)
 
     def end_soon(self, stream: LiveStream, reason: str) -> None:
         """End from a callback (a peer connection's state change) that cannot await; once per stream."""
@@ -56,8 +57,8 @@ class LiveRegistry:
         if stream is not None:
             await self.end(stream, reason)
 
-    async def _finish(self, stream: LiveStream, reason: str) -> None:
-        await stream.aclose(reason)
+    async def _finish(self, stream: LiveStream, reason: str, by: int | None = None) -> None:
+        await stream.aclose(reason, by=by)
         if self._on_end is not None:
             await self._on_end(stream)
 

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +24,7 @@ from proctor.clock import Clock
 from proctor.credit import CreditPolicy
 from proctor.events import EventBus
 from proctor.evidence import Evidence
-from proctor.ledger import Ledger
+from proctor.ledger import Ledger, SessionEnded
 from proctor.session import LiveSession, SessionUpdate
 from proctor.session_records import FlagView
 from proctor.users import student_json
@@ -91,6 +92,9 @@ class LiveStream:
         self._owned: list[asyncio.Task[None]] = []  # e.g. audio drains, cancelled at close
         self._lock = asyncio.Lock()  # updates are written and announced in sample order
         self._closed = False
+        self._refused = False  # the ledger refused a write: the session ended elsewhere
+        # Ends this stream when the ledger refuses (set by whoever registered it).
+        self.on_refused: Callable[[str], None] | None = None
 
     @property
     def session_id(self) -> str:
@@ -100,7 +104,8 @@ class LiveStream:
         self._publish("session_started", topic_id=self.ctx.topic_id, module_id=self.ctx.module_id)
         self.latest.start()
         self._task = asyncio.create_task(
-            self.sampler.run(self.deps.policy.sample_interval_s, lambda: self.session.live, self._on_sample),
+            self.sampler.run(self.deps.policy.sample_interval_s, lambda: self.session.live and not self._refused,
+                             self._on_sample),
             name=f"sampler-{self.session_id}")
 
     def track_task(self, task: asyncio.Task[None]) -> None:
@@ -134,7 +139,18 @@ class LiveStream:
 
     async def _apply(self, update: SessionUpdate, taken: Taken | None = None) -> None:
         async with self._lock:
-            written = await self.recorder.write(update, self.session, taken.sample if taken else None)
+            if self._refused:
+                return
+            try:
+                written = await self.recorder.write(update, self.session, taken.sample if taken else None)
+            except SessionEnded as ended:
+                # Ended on another node, taken over, or ended by a proctor: stop sampling and end
+                # the media here; the ledger already holds the end and its reason.
+                log.info("session %s ended elsewhere; stopping its stream", self.session_id)
+                self._refused = True
+                if self.on_refused is not None and not self._closed:
+                    self.on_refused(ended.reason)
+                return
             await self._announce_flags(written, taken)
         if written.credited_s:
             self.deps.metrics.credited.inc(written.credited_s)
@@ -186,8 +202,9 @@ class LiveStream:
             with contextlib.suppress(Exception):  # a closing channel must not break the sampler
                 channel.send(json.dumps(payload))
 
-    async def aclose(self, reason: str) -> None:
-        """End crediting first, then persist the end, then tear down the media. Idempotent."""
+    async def aclose(self, reason: str, *, by: int | None = None) -> None:
+        """End crediting first, then persist the end (`by`: who ended it, if not the student), then
+        tear down the media. Idempotent."""
         if self._closed:
             return
         self._closed = True
@@ -197,7 +214,7 @@ class LiveStream:
             await asyncio.gather(*self._pending, return_exceptions=True)
         try:
             await self._apply(self.session.end())
-            await self.recorder.end(self.deps.clock.now(), reason)
+            await self.recorder.end(self.deps.clock.now(), reason, by=by)
         except Exception:
             log.exception("could not persist the end of session %s", self.session_id)
         self._send({"type": "ended", "reason": reason})
