@@ -111,7 +111,8 @@ def _database(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]:
         evidence = Evidence(db, clock, retention_s)
         app[SERVICES] = Services(db, clock, accounts, Students(db, clock), ledger, catalog, policy,
                                  Maintenance(db, clock), IpLimiter(clock),
-                                 Review(db, clock, snapshot_retention_s=retention_s), evidence)
+                                 Review(db, clock, snapshot_retention_s=retention_s,
+                                        margin_s=settings.sample_interval_s), evidence)
         retention = RetentionJob(evidence)
         await retention.start()
         try:

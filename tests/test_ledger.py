@@ -169,7 +169,8 @@ async def test_a_proctor_who_ends_a_session_is_its_audited_actor(open_db: OpenDb
     assert await ledger.end_session(sid, 5.0, "ended_by_proctor", by=student + 100)
     async with db.engine.connect() as conn:
         row = (await conn.execute(select(audit_log).where(audit_log.c.action == "session_end"))).one()
-    assert row.actor_user_id == student + 100 and json.loads(row.details) == {"reason": "ended_by_proctor", "by": student + 100}
+    assert row.actor_user_id == student + 100
+    assert json.loads(row.details) == {"reason": "ended_by_proctor", "by": student + 100}
 
 
 async def test_a_starting_node_ends_only_sessions_that_stopped_sampling(open_db: OpenDb) -> None:

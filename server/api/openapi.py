@@ -173,9 +173,10 @@ PATHS: dict[str, dict[str, S]] = {
                                                   {"name": "limit", "in": "query", "required": False,
                                                    "schema": STR}]}},
     "/api/proctor/flags/{flag_id}/review": {"post": {
-        **op("Acknowledge, dismiss (with a note) or confirm (voids the flagged credit)", FLAG_VIEW,
-             (403, 404, 409), obj({"action": {"enum": ["acknowledge", "dismiss", "confirm"]}, "note": STR},
-                                  ["action"])),
+        **op("Acknowledge, dismiss (with a note), confirm (voids the flag's span plus one interval, or the "
+             "whole session) or undo one's own confirmation", FLAG_VIEW,
+             (403, 404, 409), obj({"action": {"enum": ["acknowledge", "dismiss", "confirm", "undo"]},
+                                   "scope": {"enum": ["flag", "session"]}, "note": STR}, ["action"])),
         "parameters": [FLAG_ID, CSRF]}},
     "/api/proctor/flags/{flag_id}/snapshot": {"get": {
         **op("The frame that raised the flag, boxes drawn (audited)", {}, (403, 404)),

@@ -123,12 +123,15 @@ async def review(request: web.Request) -> web.Response:
     user = staff(request)
     body = await read_json(request)
     action = field(body, "action", max_len=16)
-    if action not in ("acknowledge", "dismiss", "confirm"):
-        raise ApiError(400, "bad_field", "'action' must be acknowledge, dismiss or confirm")
+    if action not in ("acknowledge", "dismiss", "confirm", "undo"):
+        raise ApiError(400, "bad_field", "'action' must be acknowledge, dismiss, confirm or undo")
+    scope = field(body, "scope", required=False, max_len=16) or "flag"
+    if scope not in ("flag", "session"):
+        raise ApiError(400, "bad_field", "'scope' must be flag or session")
     note = field(body, "note", required=False, max_len=1000)
     services = request.app[SERVICES]
     try:
-        view = await services.review.review(_flag_id(request), action, note, user.id)
+        view = await services.review.review(_flag_id(request), action, note, user.id, scope)  # type: ignore[arg-type]
     except LookupError:
         raise ApiError(404, "not_found", "no such flag") from None
     except ReviewConflict as exc:
