@@ -131,7 +131,8 @@ def _verifier(engine_factory: EngineFactory) -> Callable[[web.Application], Asyn
         v: NodeVerifier
         if settings.redis_url:
             # Workers run the batches; the node keeps an engine only for enrollment photos.
-            v = RedisVerifier(settings.redis_url, engine=engine, node_id=settings.node_id or None)
+            v = RedisVerifier(settings.redis_url, secret=settings.redis_secret, engine=engine,
+                              node_id=settings.node_id or None)
         else:
             v = LocalVerifier(engine, settings.max_batch_size, settings.max_wait_ms,
                               on_batch=app[METRICS].observe_batch)

@@ -45,6 +45,7 @@ class Settings:
     trusted_proxies: list[str] = field(default_factory=list)  # reverse proxies whose X-Forwarded-* we believe
     redis_url: str = ""  # scale-out: jobs to GPU workers over Redis Streams, events shared between nodes
     node_id: str = ""  # this media node's name in the cluster; "" = hostname-pid
+    redis_secret: str = ""  # shared with the workers: verdicts are HMAC-signed with it; required with redis_url
 
     @property
     def max_gap_s(self) -> float:
@@ -68,6 +69,8 @@ class Settings:
             raise ConfigError("verify_timeout_s must be positive")
         if bool(self.certfile) != bool(self.keyfile):
             raise ConfigError("certfile and keyfile go together")
+        if self.redis_url and not self.redis_secret:
+            raise ConfigError("redis_secret is required when redis_url is set (workers sign verdicts with it)")
         if not 0 < self.port < 65536:
             raise ConfigError(f"port {self.port} is out of range")
         return self

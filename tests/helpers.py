@@ -17,11 +17,13 @@ from server.keys import SERVICES
 
 INTERVAL = 1.0
 PASSWORD = "correct horse battery"
+REDIS_SECRET = "test-cluster-secret"  # verdicts between nodes and workers are signed with it
 
 
 def settings_for(tmp_path: Path, **kw: Any) -> Settings:
     base: dict[str, Any] = {"db": f"sqlite:///{tmp_path / 'proctor.db'}", "sample_interval_s": INTERVAL,
-                            "verify_timeout_s": 5.0, "max_wait_ms": 5, "demo": False}
+                            "verify_timeout_s": 5.0, "max_wait_ms": 5, "demo": False,
+                            "redis_secret": REDIS_SECRET}  # used only where a test sets redis_url
     return Settings(**{**base, **kw})
 
 

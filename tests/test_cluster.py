@@ -18,7 +18,7 @@ from proctor.session_records import session_record, session_timeline
 from server.app import create_app
 from server.keys import CLUSTER, LIVE, SERVICES
 
-from .helpers import PASSWORD, enroll_student, login, settings_for, topic
+from .helpers import PASSWORD, REDIS_SECRET, enroll_student, login, settings_for, topic
 
 
 @pytest.fixture
@@ -104,7 +104,7 @@ async def test_a_session_ended_on_another_node_earns_nothing_more(nodes: tuple[A
     a, b = nodes
     face = photos["madonna"][1]
     worker = Worker(engine, engine.model_name, engine.spec.dim, redis_client(redis_server.url),
-                    WorkerConfig(consumer="w1"))
+                    WorkerConfig(consumer="w1"), secret=REDIS_SECRET)
     await worker.start()
     on_a = StreamClient(a, await login(a, "MAD001"))
     try:
@@ -133,7 +133,7 @@ async def test_a_stream_is_verified_by_a_redis_worker_and_credited(aiohttp_clien
                                            engine_factory=lambda s: engine))
     await enroll_student(node.app, "MAD001", references["madonna"])
     worker = Worker(engine, engine.model_name, engine.spec.dim, redis_client(redis_server.url),
-                    WorkerConfig(consumer="w1"))
+                    WorkerConfig(consumer="w1"), secret=REDIS_SECRET)
     await worker.start()
     c = StreamClient(node, await login(node, "MAD001"))
     face = photos["madonna"][1]
