@@ -38,6 +38,8 @@ class Settings:
     max_batch_size: int = 16  # dynamic batcher: flush at this many frames…
     max_wait_ms: float = 20.0  # …or when the oldest waited this long
     ice_servers: list[dict[str, Any]] = field(default_factory=list)  # RTCIceServer dicts (STUN/TURN)
+    turn_secret: str = ""  # TURN REST shared secret: short-lived TURN credentials instead of the static one
+    turn_ttl_s: float = 3600.0  # how long such a credential is valid
     demo: bool = True  # first run creates a demo student; webcam enrollments are auto-approved
     max_body_bytes: int = 1024 * 1024  # larger request bodies get 413
     max_viewers_per_student: int = 3  # proctors watching one student's live video at once
@@ -69,6 +71,8 @@ class Settings:
             raise ConfigError("verify_timeout_s must be positive")
         if bool(self.certfile) != bool(self.keyfile):
             raise ConfigError("certfile and keyfile go together")
+        if self.turn_ttl_s <= 0:
+            raise ConfigError("turn_ttl_s must be positive")
         if self.redis_url and not self.redis_secret:
             raise ConfigError("redis_secret is required when redis_url is set (workers sign verdicts with it)")
         if not 0 < self.port < 65536:

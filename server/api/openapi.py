@@ -91,7 +91,7 @@ def op(summary: str, ok: S, errors: tuple[int, ...] = (), body: S | None = None,
 SESSION_ID = [{"name": "session_id", "in": "path", "required": True, "schema": STR}]
 
 PATHS: dict[str, dict[str, S]] = {
-    "/api/config": {"get": op("ICE servers, sample interval and the password rules",
+    "/api/config": {"get": op("ICE servers (signed-in users only, else []), sample interval and the password rules",
                               obj({"ice_servers": {"type": "array"}, "sample_interval_s": NUM,
                                    "password_policy": PASSWORD_POLICY},
                                   ["ice_servers", "sample_interval_s", "password_policy"]), auth=False)},

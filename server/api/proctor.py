@@ -24,6 +24,7 @@ from ..http import ApiError, field, read_json
 from ..keys import EVENTS, LIVE, SERVICES, SETTINGS, VIEWERS, WEBSOCKETS
 from ..media.live_view import ViewError
 from ..media.peer import rtc_configuration
+from ..turn import ice_servers_for
 from .auth import current_user
 from .webrtc import MAX_SDP
 
@@ -179,7 +180,7 @@ async def open_view(request: web.Request) -> web.Response:
     sdp = field(body, "sdp", max_len=MAX_SDP)
     if field(body, "type") != "offer":
         raise ApiError(400, "bad_field", "field 'type' must be 'offer'")
-    config = rtc_configuration(request.app[SETTINGS].ice_servers)
+    config = rtc_configuration(ice_servers_for(request.app[SETTINGS], "node", request.app[SERVICES].clock.now()))
     try:
         answer, viewer_id = await request.app[VIEWERS].open(stream.session_id, user.id, stream.latest, sdp, config)
     except ViewError as exc:

@@ -16,12 +16,17 @@ from proctor.users import Role
 
 from ..http import ApiError, read_json
 from ..keys import LIVE, SERVICES, SETTINGS, VERIFIER
-from .auth import current_user
+from ..turn import ice_servers_for
+from .auth import USER, current_user
 
 
 async def config(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
-    return web.json_response({"ice_servers": settings.ice_servers, "sample_interval_s": settings.sample_interval_s,
+    user = request.get(USER)
+    # TURN credentials only for signed-in users (short-lived with turn_secret): the login page
+    # reads this too, and anyone can load that.
+    ice = [] if user is None else ice_servers_for(settings, str(user.id), request.app[SERVICES].clock.now())
+    return web.json_response({"ice_servers": ice, "sample_interval_s": settings.sample_interval_s,
                               "password_policy": policy_json()})
 
 

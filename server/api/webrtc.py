@@ -14,6 +14,7 @@ from ..http import ApiError, field, read_json
 from ..keys import SERVICES, SETTINGS, STARTER, VERIFIER
 from ..media.peer import OfferError, abandon, answer_offer
 from ..media.sessions import Student
+from ..turn import ice_servers_for
 from .auth import WEB_SESSION, current_user, refuse_during_maintenance
 
 MAX_SDP = 64 * 1024
@@ -51,7 +52,7 @@ async def offer(request: web.Request) -> web.Response:
         raise ApiError(409, "not_enrolled", "no reference photo for the current model; enroll again")
 
     try:
-        peer = await answer_offer(sdp, request.app[SETTINGS].ice_servers)
+        peer = await answer_offer(sdp, ice_servers_for(request.app[SETTINGS], "node", services.clock.now()))
     except OfferError as exc:
         raise ApiError(400, exc.code, str(exc)) from None
     student = Student(user.id, request[WEB_SESSION].id, user.srn, user.name)
