@@ -42,6 +42,7 @@ from .keys import (
     CLUSTER,
     EVENTS,
     LIVE,
+    LOGIN_ENDS,
     METRICS,
     SERVICES,
     SETTINGS,
@@ -57,6 +58,7 @@ from .media.sessions import SessionStarter
 from .media.stream import LiveStream, StreamDeps
 from .metrics import Metrics
 from .retention import RetentionJob
+from .session_ends import LoginEnd, LoginEnds
 from .verify.local import LocalVerifier
 from .verify.outcome import NodeVerifier
 from .verify.remote import RedisVerifier
@@ -152,7 +154,8 @@ def _live(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]:
         viewers = Viewers(settings.max_viewers_per_student)
         bus = EventBus(clock=clock)
         cluster = (ClusterBridge(settings.redis_url, settings.node_id or default_node_id(), bus,
-                                 lambda user_id, reason: registry.end_user(user_id, reason))
+                                 lambda user_id, reason: registry.end_user(user_id, reason),
+                                 lambda ended: login_ends.apply(LoginEnd.from_json(ended)))
                    if settings.redis_url else None)
 
         async def on_end(stream: LiveStream) -> None:
@@ -161,6 +164,15 @@ def _live(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]:
                 await cluster.release_stream(stream.ctx.user_id, stream.session_id)
 
         registry = LiveRegistry(on_end=on_end)
+        login_ends = LoginEnds(registry, viewers)
+        if cluster is not None:
+            bridge = cluster
+
+            async def broadcast(ended: LoginEnd) -> None:
+                await bridge.broadcast_login_end(ended.to_json())
+
+            login_ends.broadcast = broadcast
+        app[LOGIN_ENDS] = login_ends
         deps = StreamDeps(app[VERIFIER], services.ledger, clock, services.policy, settings.verify_timeout_s, bus,
                           services.evidence, app[METRICS])
         app[LIVE], app[VIEWERS], app[EVENTS], app[CLUSTER] = registry, viewers, bus, cluster

@@ -30,6 +30,7 @@ from .media.live_view import Viewers
 from .media.registry import LiveRegistry
 from .media.sessions import SessionStarter
 from .metrics import Metrics
+from .session_ends import LoginEnds
 from .verify.outcome import NodeVerifier
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -62,3 +63,4 @@ EVENTS = web.AppKey("events", EventBus)
 VIEWERS = web.AppKey("viewers", Viewers)
 WEBSOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("websockets")
 CLUSTER: web.AppKey[ClusterBridge | None] = web.AppKey("cluster")
+LOGIN_ENDS = web.AppKey("login_ends", LoginEnds)

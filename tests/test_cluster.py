@@ -124,6 +124,43 @@ async def test_a_session_ended_on_another_node_earns_nothing_more(nodes: tuple[A
         await worker.aclose()
 
 
+async def test_an_ended_login_closes_its_stream_and_sockets_on_every_node(nodes: tuple[Any, Any], photos: Any,
+                                                                        aiohttp_client: Any) -> None:
+    a, b = nodes
+    face = photos["madonna"][1]
+    laptop = StreamClient(a, await login(a, "MAD001"))  # the student's stream lives on node A
+    phone = await aiohttp_client(b.server)
+    phone_csrf = await login(phone, "MAD001")  # a second login, served by node B
+    proctor_a = await aiohttp_client(a.server)
+    assert (await proctor_a.post("/api/auth/login", json={"username": "pat", "password": PASSWORD})).status == 200
+    proctor_b = await aiohttp_client(b.server)
+    resp = await proctor_b.post("/api/auth/login", json={"username": "pat", "password": PASSWORD})
+    proctor_b_csrf = (await resp.json())["csrf_token"]
+    try:
+        await laptop.start(moving_frames(lambda s: photo_to_frame(face, shift=s)), topic(a))
+        await laptop.samples(1)
+        async with proctor_a.ws_connect("/api/proctor/events") as ws:
+            # The proctor revokes, from node B, the login whose event socket is open on node A.
+            listed = await (await proctor_b.get("/api/auth/sessions")).json()
+            other = next(s for s in listed["sessions"] if not s["current"])
+            revoked = await proctor_b.delete(f"/api/auth/sessions/{other['id']}",
+                                             headers={"X-CSRF-Token": proctor_b_csrf})
+            assert revoked.status == 200
+            async with asyncio.timeout(30):
+                while (await ws.receive()).type.name not in ("CLOSE", "CLOSED", "CLOSING"):
+                    pass
+            assert ws.close_code == 4001
+        # The student changes the password on node B: the laptop's login is revoked, and its stream
+        # on node A ends too.
+        changed = await phone.post("/api/auth/password/change", headers={"X-CSRF-Token": phone_csrf},
+                                   json={"current_password": PASSWORD, "new_password": "a much newer passphrase"})
+        assert changed.status == 200, await changed.text()
+        assert (await laptop.wait_ended())["reason"] == "password_changed"
+        assert len(a.app[LIVE]) == 0
+    finally:
+        await laptop.close()
+
+
 async def test_a_stream_is_verified_by_a_redis_worker_and_credited(aiohttp_client: Any, engine: Any,
                                                                     references: Any, photos: Any,
                                                                     redis_server: RedisServer, tmp_path: Path) -> None:

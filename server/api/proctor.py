@@ -21,11 +21,11 @@ from proctor.session_records import adjustments_for_user, session_timeline
 from proctor.users import Role, User
 
 from ..http import ApiError, field, read_json
-from ..keys import EVENTS, LIVE, SERVICES, SETTINGS, VIEWERS, WEBSOCKETS
+from ..keys import EVENTS, LIVE, LOGIN_ENDS, SERVICES, SETTINGS, VIEWERS, WEBSOCKETS
 from ..media.live_view import ViewError
 from ..media.peer import rtc_configuration
 from ..turn import ice_servers_for
-from .auth import current_user
+from .auth import WEB_SESSION, current_user
 from .webrtc import MAX_SDP
 
 log = logging.getLogger("proctor.routes_proctor")
@@ -65,7 +65,7 @@ async def sessions(request: web.Request) -> web.Response:
 
 async def events(request: web.Request) -> web.WebSocketResponse:
     """Live events; `?after=ID` replays what a reconnecting client missed."""
-    staff(request)
+    user = staff(request)
     after_raw = request.query.get("after")
     try:
         after = int(after_raw) if after_raw not in (None, "") else None
@@ -74,6 +74,7 @@ async def events(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)
     request.app[WEBSOCKETS].add(ws)
+    request.app[LOGIN_ENDS].track_socket(ws, user.id, request[WEB_SESSION].id)  # closed when the login ends
     subscription = request.app[EVENTS].subscribe(after)
 
     async def forward() -> None:
@@ -96,6 +97,7 @@ async def events(request: web.Request) -> web.WebSocketResponse:
         await cancel_and_wait([sender, reader])
         await subscription.aclose()
         request.app[WEBSOCKETS].discard(ws)
+        request.app[LOGIN_ENDS].forget_socket(ws)
         await ws.close()
     return ws
 
@@ -182,7 +184,8 @@ async def open_view(request: web.Request) -> web.Response:
         raise ApiError(400, "bad_field", "field 'type' must be 'offer'")
     config = rtc_configuration(ice_servers_for(request.app[SETTINGS], "node", request.app[SERVICES].clock.now()))
     try:
-        answer, viewer_id = await request.app[VIEWERS].open(stream.session_id, user.id, stream.latest, sdp, config)
+        answer, viewer_id = await request.app[VIEWERS].open(stream.session_id, user.id, stream.latest, sdp, config,
+                                                            request[WEB_SESSION].id)
     except ViewError as exc:
         raise ApiError(409 if exc.code == "too_many_viewers" else 400, exc.code, str(exc)) from None
     return web.json_response({"sdp": answer.sdp, "type": answer.type, "viewer_id": viewer_id})
