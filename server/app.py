@@ -198,4 +198,9 @@ async def _close_streams(app: web.Application) -> None:
     for ws in list(sockets):
         await ws.close(code=1001, message=b"server shutdown")
     await app[VIEWERS].aclose()
+    # Drain: pages reconnect to another node while this one still answers, then the rest end
+    # (persisted), and their pages are told to reconnect too, never that the session ended.
+    left = await app[LIVE].drain(app[SETTINGS].drain_timeout_s)
+    if left:
+        log.info("%d stream(s) still here after draining; ending them", left)
     await app[LIVE].aclose("server_shutdown")

@@ -43,6 +43,7 @@ class Settings:
     demo: bool = True  # first run creates a demo student; webcam enrollments are auto-approved
     max_body_bytes: int = 1024 * 1024  # larger request bodies get 413
     max_viewers_per_student: int = 3  # proctors watching one student's live video at once
+    drain_timeout_s: float = 10.0  # on shutdown, how long pages get to reconnect elsewhere; 0 = end at once
     snapshot_retention_days: float = 7.0  # flag evidence is deleted after this
     trusted_proxies: list[str] = field(default_factory=list)  # reverse proxies whose X-Forwarded-* we believe
     redis_url: str = ""  # scale-out: jobs to GPU workers over Redis Streams, events shared between nodes
@@ -71,6 +72,8 @@ class Settings:
             raise ConfigError("verify_timeout_s must be positive")
         if bool(self.certfile) != bool(self.keyfile):
             raise ConfigError("certfile and keyfile go together")
+        if self.drain_timeout_s < 0:
+            raise ConfigError("drain_timeout_s must not be negative")
         if self.turn_ttl_s <= 0:
             raise ConfigError("turn_ttl_s must be positive")
         if self.redis_url and not self.redis_secret:

@@ -11,7 +11,7 @@ from aiohttp import web
 from proctor.users import Role
 
 from ..http import ApiError, field, read_json
-from ..keys import SERVICES, SETTINGS, STARTER, VERIFIER
+from ..keys import LIVE, SERVICES, SETTINGS, STARTER, VERIFIER
 from ..media.peer import OfferError, abandon, answer_offer
 from ..media.sessions import Student
 from ..turn import ice_servers_for
@@ -43,6 +43,8 @@ async def offer(request: web.Request) -> web.Response:
         raise ApiError(404, "unknown_topic", f"no topic {topic_id!r} in the catalog")
     module, topic = found
     check_sdp(sdp)
+    if request.app[LIVE].draining:  # shutting down: the page retries, reaching another node
+        raise ApiError(503, "draining", "this server is restarting; retrying", {"Retry-After": "1"}, retry_after_s=1)
     fresh = await services.students.get(user.id) or user
     if fresh.enrollment_status != "approved":
         raise ApiError(409, "not_enrolled", "your reference photos are not approved yet; time cannot be credited")

@@ -15,6 +15,8 @@ class LiveRegistry:
         self._by_user: dict[int, LiveStream] = {}
         self._closing: dict[str, asyncio.Task[None]] = {}  # session id → its end, started from a callback
         self._on_end = on_end
+        self.draining = False  # the node is shutting down: no new streams
+        self._left = asyncio.Event()  # set whenever a stream leaves
 
     def streams(self) -> list[LiveStream]:
         return list(self._by_user.values())
@@ -39,7 +41,24 @@ class LiveRegistry:
         """End a stream; `by` is who ended it when not its student (a proctor), for the audit log."""
         if self._by_user.get(stream.ctx.user_id) is stream:
             del self._by_user[stream.ctx.user_id]
+            self._left.set()
         await self._finish(stream, reason, by)
+
+    async def drain(self, within_s: float) -> int:
+        """Shutdown: refuse new streams, ask every page to reconnect elsewhere, and wait up to
+        `within_s` for them to leave. Returns how many are still here (aclose ends those)."""
+        self.draining = True
+        for stream in list(self._by_user.values()):
+            stream.ask_to_reconnect()
+        loop = asyncio.get_running_loop()
+        until = loop.time() + within_s
+        while self._by_user and (left := until - loop.time()) > 0:
+            self._left.clear()
+            try:
+                await asyncio.wait_for(self._left.wait(), left)
+            except TimeoutError:
+                break
+        return len(self._by_user)
 
     def end_soon(self, stream: LiveStream, reason: str) -> None:
         """End from a callback (a peer connection's state change) that cannot await; once per stream."""

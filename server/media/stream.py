@@ -37,6 +37,10 @@ from .sampler import Sampler, SamplerConfig, Taken
 
 log = logging.getLogger("proctor.live")
 
+# Ends that are not the student's: the node is going away (rolling update, scale-down). The page
+# is told to reconnect (to another node, or to this one once it is back) instead of "ended".
+RECONNECT_REASONS = frozenset({"server_shutdown"})
+
 
 @dataclass(frozen=True)
 class StreamContext:
@@ -193,6 +197,10 @@ class LiveStream:
                 "samples": {"total": s.samples_total, "verified": s.samples_verified},
                 "sampled_at": s.last_sample.at if s.last_sample is not None else None}
 
+    def ask_to_reconnect(self, reason: str = "server_shutdown") -> None:
+        """Tell the page to reconnect elsewhere now; the stream goes on until the page leaves."""
+        self._send({"type": "reconnect", "reason": reason})
+
     def send_status(self) -> None:
         self._send(self.status())
 
@@ -217,7 +225,7 @@ class LiveStream:
             await self.recorder.end(self.deps.clock.now(), reason, by=by)
         except Exception:
             log.exception("could not persist the end of session %s", self.session_id)
-        self._send({"type": "ended", "reason": reason})
+        self._send({"type": "reconnect" if reason in RECONNECT_REASONS else "ended", "reason": reason})
         self._publish("session_ended", reason=reason)
         self.deps.events.forget_session(self.session_id)
         await self.latest.aclose()
