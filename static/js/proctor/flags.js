@@ -190,8 +190,9 @@ export class FlagFeed {
       const span = flag.ended_at
         ? `from ${whenText(flag.started_at)} to ${whenText(flag.ended_at)}`
         : `from ${whenText(flag.started_at)} until the anomaly stops`;
-      setText(parts.explain, `Confirming voids the credited time of the flagged span (${span}). `
-        + 'Nothing is deleted: an adjustment is recorded and the student sees your note.');
+      setText(parts.explain, `Confirming voids the credited time of the flagged span (${span}) and of `
+        + 'one sample interval after it. Nothing is deleted: an adjustment is recorded with your note, '
+        + 'and you can undo your own confirmation.');
       setText(parts.noteLabel, 'Note for the student (required)');
       setText(parts.submit, 'Confirm and void the time');
       parts.submit.className = 'btn btn-small btn-danger';
