@@ -67,10 +67,6 @@ class LiveRegistry:
             self._closing[stream.session_id] = task
             task.add_done_callback(lambda _t: self._closing.pop(stream.session_id, None))
 
-    async def end_web_session(self, web_session_id: str, reason: str) -> None:
-        for stream in [s for s in self._by_user.values() if s.ctx.web_session_id == web_session_id]:
-            await self.end(stream, reason)
-
     async def end_user(self, user_id: int, reason: str) -> None:
         stream = self._by_user.get(user_id)
         if stream is not None:
