@@ -96,3 +96,16 @@ def test_redis_needs_the_shared_secret() -> None:
     assert settings.redis_secret == "s"
     with pytest.raises(ValueError, match="redis_secret"):
         RedisVerifier("redis://127.0.0.1:1/0", secret="", model_name="m", dim=4)
+
+
+def test_a_worker_without_the_secret_exits_2_with_one_line() -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "PROCTOR_REDIS_SECRET"}
+    done = subprocess.run([sys.executable, "-m", "server.cli", "worker", "--redis-url", "redis://127.0.0.1:1/0"],
+                          env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "PROCTOR_REDIS_SECRET" in lines[0]
