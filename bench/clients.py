@@ -88,7 +88,7 @@ class StreamClient:
             data = json.loads(message)
             if data["type"] == "status":
                 self.statuses.append({**data, "received_at": time.monotonic(), "received_wall": time.time()})
-            elif data["type"] == "ended":
+            elif data["type"] in ("ended", "reconnect"):  # the last message: final, or "come back"
                 self.ended = data
             else:
                 self.messages.append({**data, "received_at": time.monotonic()})

@@ -22,15 +22,19 @@ def _ping(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.2) as s:
             s.sendall(b"PING\r\n")
-            return s.recv(16).startswith(b"+PONG")
+            reply = s.recv(64)
+            return reply.startswith(b"+PONG") or reply.startswith(b"-NOAUTH")  # ACL: up, wants a login
     except OSError:
         return False
 
 
 class RedisServer:
-    def __init__(self, tmp: Path, port: int | None = None) -> None:
+    """`args` are extra redis-server options (ACL users, TLS ports and files)."""
+
+    def __init__(self, tmp: Path, port: int | None = None, args: tuple[str, ...] = ()) -> None:
         self.dir = tmp
         self.port = port or free_port()
+        self.args = args
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -44,7 +48,7 @@ class RedisServer:
     def start(self, within_s: float = 10.0) -> None:
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.dir)],
+             "--dir", str(self.dir), *self.args],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         until = time.monotonic() + within_s
         while not _ping(self.port):  # bounded poll: a process has no "ready" event to await

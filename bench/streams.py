@@ -33,6 +33,7 @@ import json
 import logging
 import math
 import os
+import secrets
 import shutil
 import sys
 import tempfile
@@ -193,6 +194,10 @@ async def run_streams_bench(settings: Any, clients: int, seconds: float, progres
                     assert redis_url is not None
                     settings = replace(settings, redis_url=redis_url)
                     pool = await start_workers(workers, redis_url, settings.device, settings.backend)  # load meanwhile
+                    settings = replace(settings, redis_url=redis_url,
+                                       redis_secret=settings.redis_secret or secrets.token_hex(16))
+                    # Workers load their model while the app does.
+                    pool = await start_workers(workers, redis_url, settings.device, settings.redis_secret)
                 app = create_app(settings)
                 runner = web.AppRunner(app, handle_signals=False)
                 await runner.setup()  # runs cleanup_ctx: database, model load, batcher (or Redis verifier)

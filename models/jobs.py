@@ -12,13 +12,17 @@ Job fields (wire version "1"):
     model       registry model name the references were made with
     refs        reference version (a content hash of the vectors: re-enrollment changes it)
     deadline    epoch seconds (float); past it the node has already failed the sample closed
-    reply       the node's verdict stream
+    reply       the node's verdict stream; always `proctor:verdicts:<node_id>` (workers refuse any
+                other key, so a job cannot make a worker write to or expire an arbitrary key)
     frame       JPEG (quality 85) of the RGB frame, at most 640 px wide
 
 Reference hash `proctor:refs:<model>:<student>`: field `version` (= the job's `refs`) and field
 `vectors` (little-endian float32, k × dim). Workers cache it by (student, model, version).
 
 Verdict fields:
+    sig         hex HMAC-SHA256, under the cluster's shared secret, of every other verdict field
+                (job id, reason, match, faces, score, boxes, error): a process that can write to
+                Redis but lacks the secret cannot forge a verdict, and a node drops unsigned ones
     job         the job id
     reason      ok | no_face | multiple_faces | mismatch | low_quality, or "" when `error` is set
     match       "1" | "0"
@@ -34,6 +38,7 @@ This module is pure (no Redis client): encoding and decoding only, so both sides
 from __future__ import annotations
 
 import hashlib
+import hmac
 import io
 import json
 from dataclasses import dataclass
@@ -66,8 +71,28 @@ class JobError(ValueError):
     """A stream entry that is not a well-formed job or verdict."""
 
 
+REPLY_PREFIX = "proctor:verdicts:"
+_SIGNED = (b"job", b"reason", b"match", b"faces", b"score", b"boxes", b"error")
+
+
 def reply_stream(node_id: str) -> str:
-    return f"proctor:verdicts:{node_id}"
+    return f"{REPLY_PREFIX}{node_id}"
+
+
+def _key(secret: str | bytes) -> bytes:
+    key = secret.encode() if isinstance(secret, str) else secret
+    if not key:
+        raise ValueError("the Redis shared secret (redis_secret) must not be empty")
+    return key
+
+
+def sign_fields(secret: str | bytes, fields: dict[bytes, bytes]) -> bytes:
+    """Hex HMAC-SHA256 of the verdict's fields, each length-prefixed so no two verdicts collide."""
+    mac = hmac.new(_key(secret), digestmod=hashlib.sha256)
+    for name in _SIGNED:
+        value = fields.get(name, b"")
+        mac.update(len(value).to_bytes(4, "big") + value)
+    return mac.hexdigest().encode()
 
 
 def refs_key(model: str, student_id: str) -> str:
@@ -134,7 +159,7 @@ class Job:
             return cls(job_id=fields[b"job"].decode(), session_id=fields[b"session"].decode(),
                        student_id=fields[b"student"].decode(), model=fields[b"model"].decode(),
                        refs_version=fields[b"refs"].decode(), deadline=float(fields[b"deadline"]),
-                       reply=fields[b"reply"].decode(), frame_jpeg=fields[b"frame"])
+                       reply=_reply(fields[b"reply"].decode()), frame_jpeg=fields[b"frame"])
         except (KeyError, UnicodeDecodeError, ValueError) as exc:
             if isinstance(exc, JobError):
                 raise
@@ -142,6 +167,13 @@ class Job:
 
     def decode_frame(self) -> RGBImage:
         return decode_image(self.frame_jpeg, max_side=MAX_WIDTH)
+
+
+def _reply(key: str) -> str:
+    suffix = key.removeprefix(REPLY_PREFIX)
+    if suffix == key or not suffix or any(c in suffix for c in "*?[]{} \r\n"):
+        raise JobError(f"reply stream {key[:80]!r} is not a {REPLY_PREFIX}<node> stream")
+    return key
 
 
 def deadline_of(fields: Fields) -> float | None:
@@ -152,7 +184,9 @@ def deadline_of(fields: Fields) -> float | None:
         return None
 
 
-def verdict_fields(job_id: str, verdict: Verdict | None, error: str = "") -> dict[str, bytes]:
+def verdict_fields(job_id: str, verdict: Verdict | None, error: str = "", *, secret: str | bytes) -> dict[str, bytes]:
+    """The verdict's stream fields, signed with the cluster's shared secret."""
+    out: dict[str, bytes]
     if verdict is None:
         return {"job": job_id.encode(), "reason": b"", "match": b"0", "faces": b"0", "score": b"",
                 "boxes": b"[]", "error": (error or ENGINE_ERROR).encode()}
@@ -161,6 +195,16 @@ def verdict_fields(job_id: str, verdict: Verdict | None, error: str = "") -> dic
     score = b"" if verdict.score is None else repr(verdict.score).encode()
     return {"job": job_id.encode(), "reason": verdict.reason.encode(), "match": b"1" if verdict.match else b"0",
             "faces": str(verdict.faces).encode(), "score": score, "boxes": json.dumps(boxes).encode(), "error": b""}
+        out = {"job": job_id.encode(), "reason": b"", "match": b"0", "faces": b"0", "score": b"",
+               "boxes": b"[]", "error": (error or ENGINE_ERROR).encode()}
+    else:
+        boxes = [[*(round(v, 2) for v in b.box), round(b.prob, 4)] for b in verdict.boxes]
+        score = b"" if verdict.score is None else repr(verdict.score).encode()
+        out = {"job": job_id.encode(), "reason": verdict.reason.encode(), "match": b"1" if verdict.match else b"0",
+               "faces": str(verdict.faces).encode(), "score": score, "boxes": json.dumps(boxes).encode(),
+               "error": b""}
+    out["sig"] = sign_fields(secret, {k.encode(): v for k, v in out.items()})
+    return out
 
 
 @dataclass(frozen=True)
@@ -170,8 +214,11 @@ class WireVerdict:
     error: str
 
 
-def verdict_from_fields(fields: Fields, scale: float = 1.0) -> WireVerdict:
-    """Decode a verdict; `scale` (sent/original) maps the boxes back to the original frame."""
+def verdict_from_fields(fields: Fields, scale: float = 1.0, *, secret: str | bytes) -> WireVerdict:
+    """Decode a verdict whose signature holds; `scale` (sent/original) maps the boxes back to the
+    original frame. JobError for a malformed, unsigned or forged verdict."""
+    if not hmac.compare_digest(fields.get(b"sig", b""), sign_fields(secret, fields)):
+        raise JobError("verdict signature does not match (forged, or signed with another secret)")
     try:
         job_id = fields[b"job"].decode()
         error = fields.get(b"error", b"").decode()

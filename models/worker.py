@@ -122,8 +122,11 @@ class Worker:
     """Consumes jobs with one model on one device until `aclose()`."""
 
     def __init__(self, model: BatchModel, model_name: str, dim: int, redis: aioredis.Redis,
-                 config: WorkerConfig) -> None:
+                 config: WorkerConfig, *, secret: str | bytes) -> None:
+        if not secret:
+            raise ValueError("a worker needs the cluster's shared secret to sign its verdicts")
         self.model_name, self.dim, self.redis, self.config = model_name, dim, redis, config
+        self._secret = secret
         self.batcher = Batcher(model, max_batch_size=config.batch_size, max_wait_ms=config.max_wait_ms)
         self.stats = WorkerStats()
         self._refs: OrderedDict[tuple[str, str], tuple[str, Embeddings]] = OrderedDict()
@@ -323,7 +326,7 @@ class Worker:
         while True:
             try:
                 async with self.redis.pipeline(transaction=False) as pipe:
-                    pipe.xadd(job.reply, verdict_fields(job.job_id, verdict, error),  # type: ignore[arg-type]
+                    pipe.xadd(job.reply, verdict_fields(job.job_id, verdict, error, secret=self._secret),  # type: ignore[arg-type]
                               maxlen=STREAM_MAXLEN, approximate=True)
                     pipe.expire(job.reply, REPLY_TTL_S)
                     await pipe.execute()

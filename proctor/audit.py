@@ -62,6 +62,7 @@ ACTIONS = frozenset(
         # 0003: flag review, voided credit, enrollment approvals, reference photo views
         "flag_reviewed",
         "credit_voided",
+        "credit_restored",
         "enrollment_approved",
         "enrollment_rejected",
         "photo_viewed",

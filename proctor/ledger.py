@@ -40,6 +40,20 @@ class UnknownSession(LookupError):
     """No live session with that id."""
 
 
+class SessionEnded(RuntimeError):
+    """The session has ended (here, on another node, or by a proctor): it earns nothing more.
+
+    In a cluster a node may go on sampling a session that another node ended or took over; the
+    ledger is the one place that knows, so it refuses, and the node stops streaming.
+    """
+
+    def __init__(self, session_id: str, ended_at: float, reason: str) -> None:
+        super().__init__(f"session {session_id} ended at {ended_at} ({reason})")
+        self.session_id = session_id
+        self.ended_at = ended_at
+        self.reason = reason
+
+
 @dataclass(frozen=True)
 class SessionState:
     """A live session's state as the dashboard and GET /api/sessions/{id} read it."""
@@ -115,7 +129,8 @@ class Ledger:
             )
         return session_id
 
-    async def _end_where(self, where: ColumnElement[bool], at: float, reason: str) -> list[str]:
+    async def _end_where(self, where: ColumnElement[bool], at: float, reason: str,
+                         by: int | None = None) -> list[str]:
         at = _finite("at", at)
         async with audit.write_transaction(self._db) as conn:
             result = await conn.execute(
@@ -128,13 +143,17 @@ class Ledger:
             ended = [str(r.id) for r in rows]
             await self._close_open_flags(conn, ended, at)
             for r in rows:
+                # The actor is whoever ended it: the student, or the proctor who ended it for them.
+                details: dict[str, object] = {"reason": reason}
+                if by is not None and by != int(r.user_id):
+                    details["by"] = by
                 await audit.append(
                     conn,
                     at=at,
                     action="session_end",
-                    actor=int(r.user_id),
+                    actor=int(r.user_id) if by is None else by,
                     subject=f"session:{r.id}",
-                    details={"reason": reason},
+                    details=details,
                 )
         return ended
 
@@ -151,9 +170,10 @@ class Ledger:
                 update(_FL).where(_FL.c.session_id.in_(ids), _FL.c.ended_at.is_(None)).values(ended_at=at)
             )
 
-    async def end_session(self, session_id: str, at: float, reason: str) -> bool:
-        """End a session; idempotent (False if it was already ended or is unknown)."""
-        return bool(await self._end_where(_LS.c.id == session_id, at, reason))
+    async def end_session(self, session_id: str, at: float, reason: str, *, by: int | None = None) -> bool:
+        """End a session; idempotent (False if it was already ended or is unknown). `by`: who ended
+        it when not its student (a proctor), recorded as the audit row's actor."""
+        return bool(await self._end_where(_LS.c.id == session_id, at, reason, by))
 
     async def end_open_sessions_for_user(self, user_id: int, at: float, reason: str) -> list[str]:
         """End every open session of a student (one live stream per student); returns their ids."""
@@ -188,13 +208,29 @@ class Ledger:
         if result.rowcount == 0:
             raise UnknownSession(session_id)
 
+    @staticmethod
+    async def _check_open(conn: AsyncConnection, session_id: str) -> None:
+        """Raise SessionEnded unless the session is open (locking its row against a concurrent end).
+
+        UnknownSession when there is no such session. On PostgreSQL `FOR UPDATE` orders this
+        write after any end in flight; SQLite's write transaction already holds the database lock.
+        """
+        row = (
+            await conn.execute(select(_LS.c.ended_at, _LS.c.end_reason).where(_LS.c.id == session_id).with_for_update())
+        ).first()
+        if row is None:
+            raise UnknownSession(session_id)
+        if row.ended_at is not None:
+            raise SessionEnded(session_id, float(row.ended_at), str(row.end_reason or "ended"))
+
     # -- credited intervals -----------------------------------------------------------------------
 
     async def append_interval(self, session_id: str, seq: int, start: float, end: float, *,
                               lesson_id: str | None = None) -> bool:
         """Append one credited interval; False (and nothing written) if `(session_id, seq)` exists.
 
-        Raises ValueError when `end <= start`, UnknownSession when the session does not exist.
+        Raises ValueError when `end <= start`, UnknownSession when the session does not exist,
+        SessionEnded when it has ended (so no interval ever ends after its `ended_at`).
         """
         start, end = _finite("start", start), _finite("end", end)
         if end <= start:
@@ -217,6 +253,7 @@ class Ledger:
         )
         try:
             async with audit.write_transaction(self._db) as conn:
+                await self._check_open(conn, session_id)
                 inserted = (await conn.execute(stmt)).first() is not None
                 if inserted:
                     await audit.append(
@@ -237,12 +274,13 @@ class Ledger:
                             state: SessionState | None = None) -> None:
         """Store one sample for the timeline (no audit row: one per sample); with `state`, the
         session's state and counters too, in the same transaction: samples are the hot path, and
-        on SQLite every commit is an fsync."""
+        on SQLite every commit is an fsync. SessionEnded when the session has ended."""
         at = _finite("at", at)
         if score is not None:
             score = _finite("score", score)
         try:
             async with self._db.engine.begin() as conn:
+                await self._check_open(conn, session_id)
                 await conn.execute(_SAMPLES.insert().values(session_id=session_id, at=at, reason=reason, score=score))
                 if state is not None:
                     await self._set_state(conn, session_id, state)

@@ -1,21 +1,26 @@
-"""A proctor's review of flags: acknowledge, dismiss (with a note) or confirm.
+"""A proctor's review of flags: acknowledge, dismiss (with a note), confirm, or undo a confirmation.
 
-Confirming a flag voids the session's credited seconds inside the flagged span
-[started_at, ended_at or now] through one `adjustments` row (unique per flag): the credited
-intervals themselves are never touched, and progress is derived net of adjustments
-(`proctor.progress`). Time already voided by an earlier adjustment of the same session is
-not voided again, so overlapping confirmed flags never void a second twice.
+A flag is a run of failed samples, which earn no credit themselves; what a confirmed flag puts in
+doubt is the credit around it. Confirming therefore voids, through one `adjustments` row (unique
+per flag), the session's credit in a span chosen by `scope`:
+- "flag": from the flag's start to its end (or now) plus one sample interval (`margin_s`), the
+  interval that the first good sample after the flag credits;
+- "session": the whole session, from its start to its end (or now).
+The credited intervals themselves are never touched, and progress is derived net of adjustments
+(`proctor.progress`). Time already voided by an earlier adjustment of the same session is not
+voided again, so overlapping confirmed flags never void a second twice.
 
-Confirmed is final: the credit is gone, so the flag cannot be acknowledged or dismissed afterwards
-(`ReviewConflict`); confirming it again is a no-op. Every change writes its audit rows
-('flag_reviewed', and 'credit_voided' with the seconds) in the same transaction.
+A confirmed flag cannot be acknowledged or dismissed (`ReviewConflict`); confirming it again is a
+no-op. The proctor who confirmed it (and only they) can `undo`: the adjustment is removed, the
+credit comes back and the flag is open again. Every change writes its audit rows ('flag_reviewed',
+and 'credit_voided' or 'credit_restored' with the seconds) in the same transaction.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from proctor import audit
@@ -29,15 +34,20 @@ from proctor.tables import live_sessions as _LS
 
 __all__ = ["MAX_NOTE_LENGTH", "FlagView", "Review", "ReviewConflict", "UnknownFlag"]
 
-Action = Literal["acknowledge", "dismiss", "confirm"]
+Action = Literal["acknowledge", "dismiss", "confirm", "undo"]
+Scope = Literal["flag", "session"]
 ListStatus = Literal["open", "all"]
 
 MAX_NOTE_LENGTH = 2000
-_REVIEW_OF: dict[str, str] = {"acknowledge": "acknowledged", "dismiss": "dismissed", "confirm": "confirmed"}
+DEFAULT_MARGIN_S = 3.0  # one sample interval at the default `sample_interval_s`
+_REVIEW_OF: dict[str, str] = {"acknowledge": "acknowledged", "dismiss": "dismissed", "confirm": "confirmed",
+                              "undo": "open"}
+SCOPES: tuple[str, ...] = ("flag", "session")
 
 
 class ReviewConflict(ValueError):
-    """The flag is already confirmed (its credit voided): only another 'confirm' (a no-op) is accepted."""
+    """The action does not fit the flag's state: acknowledging or dismissing a confirmed flag,
+    undoing one that is not confirmed, or undoing someone else's confirmation."""
 
 
 def _clean_note(note: str | None) -> str | None:
@@ -90,10 +100,12 @@ async def voidable_seconds(conn: AsyncConnection, session_id: str, start: float,
 
 
 class Review:
-    def __init__(self, db: Database, clock: Clock, *, snapshot_retention_s: float = SNAPSHOT_RETENTION_S) -> None:
+    def __init__(self, db: Database, clock: Clock, *, snapshot_retention_s: float = SNAPSHOT_RETENTION_S,
+                 margin_s: float = DEFAULT_MARGIN_S) -> None:
         self._db = db
         self._clock = clock
         self._retention_s = float(snapshot_retention_s)
+        self._margin_s = float(margin_s)  # credit voided past a confirmed flag's end: one sample interval
 
     async def _view(self, conn: AsyncConnection, flag_id: int) -> FlagView | None:
         cutoff = self._clock.now() - self._retention_s
@@ -115,15 +127,19 @@ class Review:
         async with self._db.engine.connect() as conn:
             return [flag_view(r) for r in (await conn.execute(query)).all()]
 
-    async def review(self, flag_id: int, action: Action, note: str | None, by_user_id: int) -> FlagView:
-        """Apply a reviewer's decision; returns the updated flag.
+    async def review(self, flag_id: int, action: Action, note: str | None, by_user_id: int,
+                     scope: Scope = "flag") -> FlagView:
+        """Apply a reviewer's decision; returns the updated flag. `scope` is what 'confirm' voids.
 
-        ValueError: unknown action, dismiss without a note, note too long. UnknownFlag: no such flag.
-        ReviewConflict: the flag is already confirmed and the action is not 'confirm'.
+        ValueError: unknown action or scope, dismiss without a note, note too long. UnknownFlag: no
+        such flag. ReviewConflict: acknowledge/dismiss of a confirmed flag; undo of a flag that is not
+        confirmed, or that someone else confirmed.
         """
         review = _REVIEW_OF.get(action)
         if review is None:
             raise ValueError(f"action must be one of {sorted(_REVIEW_OF)}, got {action!r}")
+        if scope not in SCOPES:
+            raise ValueError(f"scope must be one of {list(SCOPES)}, got {scope!r}")
         note = _clean_note(note)
         if action == "dismiss" and note is None:
             raise ValueError("dismissing a flag needs a note saying why")
@@ -139,9 +155,12 @@ class Review:
                         _FL.c.ended_at,
                         _FL.c.review,
                         _FL.c.note,
+                        _FL.c.reviewed_by,
                         _LS.c.user_id,
                         _LS.c.topic_id,
                         _LS.c.module_id,
+                        _LS.c.started_at.label("session_started_at"),
+                        _LS.c.ended_at.label("session_ended_at"),
                     )
                     .select_from(_FL.join(_LS, _FL.c.session_id == _LS.c.id))
                     .where(_FL.c.id == flag_id)
@@ -149,6 +168,8 @@ class Review:
             ).first()
             if flag is None:
                 raise UnknownFlag(flag_id)
+            if action == "undo":
+                return await self._undo(conn, flag, note, by_user_id, now)
             if flag.review == "confirmed":
                 if action != "confirm":
                     raise ReviewConflict(f"flag {flag_id} is confirmed and its credit voided; it cannot be {review}")
@@ -166,14 +187,20 @@ class Review:
                 )
             )
             details: dict[str, object] = {"action": action, "review": review, "session_id": flag.session_id}
+            if action == "confirm":
+                details["scope"] = scope
             if note is not None:
                 details["note"] = note
             await audit.append(
                 conn, at=now, action="flag_reviewed", actor=by_user_id, subject=f"flag:{flag_id}", details=details
             )
             if action == "confirm":
-                start = float(flag.started_at)
-                end = float(flag.ended_at) if flag.ended_at is not None else now
+                if scope == "session":
+                    start = float(flag.session_started_at)
+                    end = float(flag.session_ended_at) if flag.session_ended_at is not None else now
+                else:
+                    start = float(flag.started_at)
+                    end = (float(flag.ended_at) if flag.ended_at is not None else now) + self._margin_s
                 seconds = await voidable_seconds(conn, flag.session_id, start, end)
                 if seconds > 0:
                     adjustment_id = (
@@ -209,8 +236,47 @@ class Review:
                             "end": end,
                             "user_id": int(flag.user_id),
                             "topic_id": flag.topic_id,
+                            "scope": scope,
                         },
                     )
             view = await self._view(conn, flag_id)
             assert view is not None
             return view
+
+    async def _undo(self, conn: AsyncConnection, flag: Any, note: str | None, by_user_id: int,
+                    now: float) -> FlagView:
+        """Take back one's own confirmation: the credit it voided comes back, the flag is open again."""
+        flag_id = int(flag.id)
+        if flag.review != "confirmed":
+            raise ReviewConflict(f"flag {flag_id} is not confirmed; there is nothing to undo")
+        if flag.reviewed_by != by_user_id:
+            raise ReviewConflict(f"flag {flag_id} was confirmed by someone else; only they can undo it")
+        removed = (
+            await conn.execute(
+                delete(_ADJ).where(_ADJ.c.flag_id == flag_id).returning(_ADJ.c.id, _ADJ.c.seconds)
+            )
+        ).all()
+        await conn.execute(
+            update(_FL)
+            .where(_FL.c.id == flag_id)
+            .values(review="open", note=note if note is not None else flag.note, reviewed_by=by_user_id,
+                    reviewed_at=now)
+        )
+        details: dict[str, object] = {"action": "undo", "review": "open", "session_id": flag.session_id}
+        if note is not None:
+            details["note"] = note
+        await audit.append(conn, at=now, action="flag_reviewed", actor=by_user_id, subject=f"flag:{flag_id}",
+                           details=details)
+        for adjustment_id, seconds in removed:
+            await audit.append(
+                conn,
+                at=now,
+                action="credit_restored",
+                actor=by_user_id,
+                subject=f"session:{flag.session_id}",
+                details={"flag_id": flag_id, "adjustment_id": int(adjustment_id), "seconds": float(seconds),
+                         "user_id": int(flag.user_id), "topic_id": flag.topic_id},
+            )
+        view = await self._view(conn, flag_id)
+        assert view is not None
+        return view

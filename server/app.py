@@ -53,6 +53,7 @@ from .keys import (
     EVENTS,
     LIMITS,
     LIVE,
+    LOGIN_ENDS,
     METRICS,
     SERVICES,
     SETTINGS,
@@ -70,6 +71,7 @@ from .media.sessions import SessionStarter
 from .media.stream import LiveStream, StreamDeps
 from .metrics import Metrics
 from .retention import RetentionJob
+from .session_ends import LoginEnd, LoginEnds
 from .verify.local import LocalVerifier
 from .verify.outcome import NodeVerifier
 from .verify.remote import RedisVerifier
@@ -126,7 +128,8 @@ def _database(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]:
         evidence = Evidence(db, clock, retention_s)
         app[SERVICES] = Services(db, clock, accounts, Students(db, clock), ledger, catalog, policy,
                                  Maintenance(db, clock), IpLimiter(clock),
-                                 Review(db, clock, snapshot_retention_s=retention_s), evidence)
+                                 Review(db, clock, snapshot_retention_s=retention_s,
+                                        margin_s=settings.sample_interval_s), evidence)
         retention = RetentionJob(evidence)
         await retention.start()
         try:
@@ -164,7 +167,8 @@ def _verifier(engine_factory: EngineFactory) -> Callable[[web.Application], Asyn
         v: NodeVerifier
         if settings.redis_url:
             # Workers run the batches; the node keeps an engine only for enrollment photos.
-            v = RedisVerifier(settings.redis_url, engine=engine, node_id=settings.node_id or None)
+            v = RedisVerifier(settings.redis_url, secret=settings.redis_secret, engine=engine,
+                              node_id=settings.node_id or None)
         else:
             v = LocalVerifier(engine, settings.max_batch_size, settings.max_wait_ms,
                               on_batch=app[METRICS].observe_batch,
@@ -186,7 +190,8 @@ def _live(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]:
         viewers = Viewers(settings.max_viewers_per_student)
         bus = EventBus(clock=clock)
         cluster = (ClusterBridge(settings.redis_url, settings.node_id or default_node_id(), bus,
-                                 lambda user_id, reason: registry.end_user(user_id, reason))
+                                 lambda user_id, reason: registry.end_user(user_id, reason),
+                                 lambda ended: login_ends.apply(LoginEnd.from_json(ended)))
                    if settings.redis_url else None)
 
         async def on_end(stream: LiveStream) -> None:
@@ -195,6 +200,15 @@ def _live(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]:
                 await cluster.release_stream(stream.ctx.user_id, stream.session_id)
 
         registry = LiveRegistry(on_end=on_end)
+        login_ends = LoginEnds(registry, viewers)
+        if cluster is not None:
+            bridge = cluster
+
+            async def broadcast(ended: LoginEnd) -> None:
+                await bridge.broadcast_login_end(ended.to_json())
+
+            login_ends.broadcast = broadcast
+        app[LOGIN_ENDS] = login_ends
         deps = StreamDeps(app[VERIFIER], services.ledger, clock, services.policy, settings.verify_timeout_s, bus,
                           services.evidence, app[METRICS], *_liveness(settings, services.db))
                           services.evidence, app[METRICS],
@@ -233,4 +247,9 @@ async def _close_streams(app: web.Application) -> None:
     for ws in list(sockets):
         await ws.close(code=1001, message=b"server shutdown")
     await app[VIEWERS].aclose()
+    # Drain: pages reconnect to another node while this one still answers, then the rest end
+    # (persisted), and their pages are told to reconnect too, never that the session ended.
+    left = await app[LIVE].drain(app[SETTINGS].drain_timeout_s)
+    if left:
+        log.info("%d stream(s) still here after draining; ending them", left)
     await app[LIVE].aclose("server_shutdown")

@@ -5,7 +5,8 @@ Each node re-publishes its own events on `proctor:events` and republishes other 
 into its local EventBus, so a proctor connected to node A sees students on node B (with A's
 event ids, which is what their `?after=` resume uses). A student's live stream is recorded in
 `proctor:live:<user_id>`; a node that starts a new stream for that student tells the old node on
-`proctor:control` to end its stream as "replaced".
+`proctor:control` to end its stream as "replaced". An ended login (logout, revocation, password
+change or reset) is broadcast on `proctor:control` too, and every node closes what it holds of it.
 """
 
 from __future__ import annotations
@@ -33,11 +34,13 @@ class ClusterBridge:
     """Redis pub/sub between media nodes; start()/aclose() own its two tasks."""
 
     def __init__(self, redis_url: str, node_id: str, bus: EventBus,
-                 end_user_stream: Callable[[int, str], Awaitable[None]]) -> None:
+                 end_user_stream: Callable[[int, str], Awaitable[None]],
+                 end_logins: Callable[[dict[str, Any]], Awaitable[None]] | None = None) -> None:
         self.node_id = node_id
         self.bus = bus
         self.redis = aioredis.from_url(redis_url, decode_responses=True, health_check_interval=10)
         self._end_user_stream = end_user_stream
+        self._end_logins = end_logins
         self._tasks: list[asyncio.Task[None]] = []
         self.forwarded = 0  # local events sent to the cluster (for tests and metrics)
         self.received = 0  # remote events republished here
@@ -72,6 +75,16 @@ class ClusterBridge:
         except (RedisError, OSError, json.JSONDecodeError):
             # The shared ledger already ended the old session's row; only the old node's media lingers.
             log.warning("could not claim the live stream of user %s in Redis", user_id)
+
+    async def broadcast_login_end(self, ended: dict[str, Any]) -> None:
+        """Tell every other node that logins ended (they close those logins' streams, sockets, views)."""
+        try:
+            await self.redis.publish(CONTROL_CHANNEL, json.dumps({"type": "end_logins", "origin": self.node_id,
+                                                                  "ended": ended}))
+        except (RedisError, OSError):
+            # Fail loudly in the log: the revoked cookie is refused everywhere (the database says
+            # so), but media on other nodes lives until its next check.
+            log.error("Redis unavailable: an ended login was not broadcast to the other nodes")
 
     async def release_stream(self, user_id: int, session_id: str) -> None:
         key = f"proctor:live:{user_id}"
@@ -126,6 +139,12 @@ class ClusterBridge:
         if message.get("channel") == CONTROL_CHANNEL:
             if data.get("type") == "end_user_stream" and data.get("node") == self.node_id:
                 await self._end_user_stream(int(data["user_id"]), str(data.get("reason", "replaced")))
+            elif (data.get("type") == "end_logins" and data.get("origin") != self.node_id
+                  and self._end_logins is not None and isinstance(data.get("ended"), dict)):
+                try:
+                    await self._end_logins(data["ended"])
+                except (KeyError, TypeError, ValueError):
+                    log.warning("malformed end_logins message ignored")
             return
         if data.get("origin") == self.node_id or not isinstance(data.get("payload"), dict):
             return

@@ -42,9 +42,12 @@ class Settings:
     max_batch_size: int = 16  # dynamic batcher: flush at this many frames…
     max_wait_ms: float = 20.0  # …or when the oldest waited this long
     ice_servers: list[dict[str, Any]] = field(default_factory=list)  # RTCIceServer dicts (STUN/TURN)
+    turn_secret: str = ""  # TURN REST shared secret: short-lived TURN credentials instead of the static one
+    turn_ttl_s: float = 3600.0  # how long such a credential is valid
     demo: bool = True  # first run creates a demo student; webcam enrollments are auto-approved
     max_body_bytes: int = 1024 * 1024  # larger request bodies get 413
     max_viewers_per_student: int = 3  # proctors watching one student's live video at once
+    drain_timeout_s: float = 10.0  # on shutdown, how long pages get to reconnect elsewhere; 0 = end at once
     snapshot_retention_days: float = 7.0  # flag evidence is deleted after this
     trusted_proxies: list[str] = field(default_factory=list)  # reverse proxies whose X-Forwarded-* we believe
     redis_url: str = ""  # scale-out: jobs to GPU workers over Redis Streams, events shared between nodes
@@ -75,6 +78,7 @@ class Settings:
     max_pending_control_writes: int = 4  # control-channel writes in flight per stream
     export_max_days: int = 366  # the longest date range one export.csv may span
     allowed_origins: list[str] = field(default_factory=list)  # other origins whose pages may open our WebSockets
+    redis_secret: str = ""  # shared with the workers: verdicts are HMAC-signed with it; required with redis_url
 
     @property
     def max_gap_s(self) -> float:
@@ -124,6 +128,12 @@ class Settings:
                               "control_burst and max_pending_control_writes ≥ 1")
         if self.export_max_days < 1:
             raise ConfigError("export_max_days must be at least 1")
+        if self.drain_timeout_s < 0:
+            raise ConfigError("drain_timeout_s must not be negative")
+        if self.turn_ttl_s <= 0:
+            raise ConfigError("turn_ttl_s must be positive")
+        if self.redis_url and not self.redis_secret:
+            raise ConfigError("redis_secret is required when redis_url is set (workers sign verdicts with it)")
         if not 0 < self.port < 65536:
             raise ConfigError(f"port {self.port} is out of range")
         return self

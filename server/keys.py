@@ -34,6 +34,7 @@ from .media.live_view import Viewers
 from .media.registry import LiveRegistry
 from .media.sessions import SessionStarter
 from .metrics import Metrics
+from .session_ends import LoginEnds
 from .verify.outcome import NodeVerifier
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -70,3 +71,4 @@ CONTENT = web.AppKey("content", ContentPack)  # the installed lessons (an empty 
 ELECTIVES = web.AppKey("electives", Electives)
 BACKGROUND = web.AppKey("background", Background)  # work started after answering (e.g. sending a code)
 LIMITS = web.AppKey("limits", Limits)  # rate limits on codes, enrollments and offers
+LOGIN_ENDS = web.AppKey("login_ends", LoginEnds)

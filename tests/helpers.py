@@ -17,6 +17,7 @@ from server.keys import SERVICES
 
 INTERVAL = 1.0
 PASSWORD = "correct horse battery"
+REDIS_SECRET = "test-cluster-secret"  # verdicts between nodes and workers are signed with it
 
 
 def settings_for(tmp_path: Path, **kw: Any) -> Settings:
@@ -25,6 +26,8 @@ def settings_for(tmp_path: Path, **kw: Any) -> Settings:
                             # Liveness changes what is credited; its own tests turn it on.
                             "liveness": False, "liveness_static_check": False}
                             "content_dir": str(tmp_path / "content"), "demo_content": False}
+                            "redis_secret": REDIS_SECRET,  # used only where a test sets redis_url
+                            "drain_timeout_s": 0.0}  # test servers shut down at once; the drain has its own test
     return Settings(**{**base, **kw})
 
 

@@ -14,11 +14,11 @@ from bench.clients import StreamClient, moving_frames
 from bench.redis_server import RedisServer
 from models.frames import photo_to_frame
 from proctor.passwords import hash_password
-from proctor.session_records import session_record
+from proctor.session_records import session_record, session_timeline
 from server.app import create_app
 from server.keys import CLUSTER, LIVE, SERVICES
 
-from .helpers import PASSWORD, enroll_student, login, settings_for, topic
+from .helpers import PASSWORD, REDIS_SECRET, enroll_student, login, settings_for, topic
 
 
 @pytest.fixture
@@ -95,6 +95,72 @@ async def test_one_live_stream_per_student_across_nodes(nodes: tuple[Any, Any], 
         await on_b.close()
 
 
+async def test_a_session_ended_on_another_node_earns_nothing_more(nodes: tuple[Any, Any], photos: Any, engine: Any,
+                                                                  redis_server: RedisServer) -> None:
+    """Node B ends a session that node A streams (a hand-over whose control message never reached A,
+    or a proctor on B): the shared ledger refuses A's next write and A stops, so no second counts twice."""
+    from models.worker import Worker, WorkerConfig, redis_client
+
+    a, b = nodes
+    face = photos["madonna"][1]
+    worker = Worker(engine, engine.model_name, engine.spec.dim, redis_client(redis_server.url),
+                    WorkerConfig(consumer="w1"), secret=REDIS_SECRET)
+    await worker.start()
+    on_a = StreamClient(a, await login(a, "MAD001"))
+    try:
+        await on_a.start(moving_frames(lambda s: photo_to_frame(face, shift=s)), topic(a))
+        await on_a.wait_for(lambda st: bool(st) and st[-1]["credited_seconds"] > 0)
+        services_b = b.app[SERVICES]
+        assert await services_b.ledger.end_session(on_a.session_id, services_b.clock.now(), "replaced")
+        assert (await on_a.wait_ended())["reason"] == "replaced"  # A learnt it from the ledger alone
+        assert len(a.app[LIVE]) == 0
+        timeline = await session_timeline(services_b.db, on_a.session_id, 0.0)
+        ended_at = timeline.session.ended_at
+        assert ended_at is not None and timeline.intervals
+        assert all(i.end <= ended_at for i in timeline.intervals)
+        assert all(x.at <= ended_at for x in timeline.samples)
+    finally:
+        await on_a.close()
+        await worker.aclose()
+
+
+async def test_an_ended_login_closes_its_stream_and_sockets_on_every_node(nodes: tuple[Any, Any], photos: Any,
+                                                                        aiohttp_client: Any) -> None:
+    a, b = nodes
+    face = photos["madonna"][1]
+    laptop = StreamClient(a, await login(a, "MAD001"))  # the student's stream lives on node A
+    phone = await aiohttp_client(b.server)
+    phone_csrf = await login(phone, "MAD001")  # a second login, served by node B
+    proctor_a = await aiohttp_client(a.server)
+    assert (await proctor_a.post("/api/auth/login", json={"username": "pat", "password": PASSWORD})).status == 200
+    proctor_b = await aiohttp_client(b.server)
+    resp = await proctor_b.post("/api/auth/login", json={"username": "pat", "password": PASSWORD})
+    proctor_b_csrf = (await resp.json())["csrf_token"]
+    try:
+        await laptop.start(moving_frames(lambda s: photo_to_frame(face, shift=s)), topic(a))
+        await laptop.samples(1)
+        async with proctor_a.ws_connect("/api/proctor/events") as ws:
+            # The proctor revokes, from node B, the login whose event socket is open on node A.
+            listed = await (await proctor_b.get("/api/auth/sessions")).json()
+            other = next(s for s in listed["sessions"] if not s["current"])
+            revoked = await proctor_b.delete(f"/api/auth/sessions/{other['id']}",
+                                             headers={"X-CSRF-Token": proctor_b_csrf})
+            assert revoked.status == 200
+            async with asyncio.timeout(30):
+                while (await ws.receive()).type.name not in ("CLOSE", "CLOSED", "CLOSING"):
+                    pass
+            assert ws.close_code == 4001
+        # The student changes the password on node B: the laptop's login is revoked, and its stream
+        # on node A ends too.
+        changed = await phone.post("/api/auth/password/change", headers={"X-CSRF-Token": phone_csrf},
+                                   json={"current_password": PASSWORD, "new_password": "a much newer passphrase"})
+        assert changed.status == 200, await changed.text()
+        assert (await laptop.wait_ended())["reason"] == "password_changed"
+        assert len(a.app[LIVE]) == 0
+    finally:
+        await laptop.close()
+
+
 async def test_a_stream_is_verified_by_a_redis_worker_and_credited(aiohttp_client: Any, engine: Any,
                                                                     references: Any, photos: Any,
                                                                     redis_server: RedisServer, tmp_path: Path) -> None:
@@ -104,7 +170,7 @@ async def test_a_stream_is_verified_by_a_redis_worker_and_credited(aiohttp_clien
                                            engine_factory=lambda s: engine))
     await enroll_student(node.app, "MAD001", references["madonna"])
     worker = Worker(engine, engine.model_name, engine.spec.dim, redis_client(redis_server.url),
-                    WorkerConfig(consumer="w1"))
+                    WorkerConfig(consumer="w1"), secret=REDIS_SECRET)
     await worker.start()
     c = StreamClient(node, await login(node, "MAD001"))
     face = photos["madonna"][1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import uuid
@@ -14,11 +15,11 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, inspect, select
 
 from proctor.db import Database, DatabaseError, normalize_url
-from proctor.ledger import Ledger, UnknownSession
+from proctor.ledger import Ledger, SessionEnded, UnknownSession
 from proctor.progress import credited_by_module, credited_by_topic
 from proctor.session_records import session_record
 from proctor.students import Students
-from proctor.tables import credited_intervals, metadata
+from proctor.tables import audit_log, credited_intervals, metadata
 
 from .databases import OpenDb
 
@@ -141,6 +142,37 @@ async def test_credited_totals_are_derived_from_intervals(open_db: OpenDb) -> No
 # -- session lifecycle ----------------------------------------------------------------------------
 
 
+async def test_an_ended_session_takes_no_more_intervals_or_samples(open_db: OpenDb) -> None:
+    """Another node ended it (or took it over): its old node must not go on crediting it."""
+    db = await open_db()
+    ledger = Ledger(db)
+    sid = await ledger.start_session(await _student(db), "a-fema-1999", "a-corporate-economic-laws", 0.0)
+    assert await ledger.append_interval(sid, 0, 0.0, 3.0)
+    await ledger.record_sample(sid, 3.0, "ok", 0.9)
+    assert await ledger.end_session(sid, 4.0, "replaced")
+    with pytest.raises(SessionEnded) as refused:
+        await ledger.append_interval(sid, 1, 3.0, 6.0)  # ends after ended_at
+    assert (refused.value.ended_at, refused.value.reason) == (4.0, "replaced")
+    with pytest.raises(SessionEnded):
+        await ledger.append_interval(sid, 2, 3.0, 3.5)  # inside the session, but it has ended
+    with pytest.raises(SessionEnded):
+        await ledger.record_sample(sid, 6.0, "ok", 0.9)
+    rec = await session_record(db, sid)
+    assert rec is not None and rec.credited_seconds == pytest.approx(3.0) and rec.samples_total == 0
+
+
+async def test_a_proctor_who_ends_a_session_is_its_audited_actor(open_db: OpenDb) -> None:
+    db = await open_db()
+    ledger = Ledger(db)
+    student = await _student(db)
+    sid = await ledger.start_session(student, "a-fema-1999", "a-corporate-economic-laws", 0.0)
+    assert await ledger.end_session(sid, 5.0, "ended_by_proctor", by=student + 100)
+    async with db.engine.connect() as conn:
+        row = (await conn.execute(select(audit_log).where(audit_log.c.action == "session_end"))).one()
+    assert row.actor_user_id == student + 100
+    assert json.loads(row.details) == {"reason": "ended_by_proctor", "by": student + 100}
+
+
 async def test_a_starting_node_ends_only_sessions_that_stopped_sampling(open_db: OpenDb) -> None:
     db = await open_db()
     ledger = Ledger(db)
@@ -236,7 +268,8 @@ async def test_data_survives_restart(open_db: OpenDb) -> None:
     assert await ledger2.end_all_open(100.0, "server_restart") == [sid]
     rec = await session_record(db2, sid)
     assert rec is not None and rec.credited_seconds == pytest.approx(6.0)
-    assert await ledger2.append_interval(sid, 1, 3.0, 6.0) is False
+    with pytest.raises(SessionEnded):  # ended: the ledger takes no more credit for it
+        await ledger2.append_interval(sid, 1, 3.0, 6.0)
     assert await credited_by_topic(db2, user) == {"a-fema-1999": pytest.approx(6.0)}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,8 @@ import pytest
 
 from bench.clients import StreamClient, moving_frames
 from models.frames import blank_frame, photo_to_frame, side_by_side
+from proctor.db import Database
+from proctor.session_records import session_record
 from server.app import create_app
 from server.keys import LIVE
 
@@ -118,6 +121,55 @@ async def test_audio_is_drained_and_logout_ends_the_stream(server: Any, photos: 
         assert stored["live"] is False and stored["end_reason"] == "logout" and stored["credited_seconds"] > 0
     finally:
         await c.close()
+
+
+async def test_a_shutdown_tells_the_page_to_reconnect_not_that_it_ended(aiohttp_client: Any, engine: Any,
+                                                                        references: Any, photos: Any,
+                                                                        tmp_path: Path) -> None:
+    app = create_app(settings_for(tmp_path, drain_timeout_s=0.5), engine_factory=lambda s: engine)
+    client = await aiohttp_client(app)
+    await enroll_student(app, "MAD001", references["madonna"])
+    c = StreamClient(client, await login(client))
+    face = photos["madonna"][1]
+    try:
+        await c.start(moving_frames(lambda s: photo_to_frame(face, shift=s)), topic(client))
+        await c.samples(1)
+        await client.close()  # a rolling update: SIGTERM, then a graceful shutdown
+        assert c.ended == {"type": "reconnect", "reason": "server_shutdown"}  # never "ended": the page comes back
+    finally:
+        await c.close()
+    db = Database.from_url(settings_for(tmp_path).db_url())
+    try:
+        record = await session_record(db, c.session_id or "")
+    finally:
+        await db.aclose()
+    assert record is not None and record.end_reason == "server_shutdown"  # persisted before the node exits
+
+
+async def test_draining_waits_for_pages_to_leave_not_for_the_timeout() -> None:
+    from server.media.registry import LiveRegistry
+
+    class Page:
+        """A stream whose page leaves as soon as it is asked to reconnect (the browser's stream.js)."""
+
+        def __init__(self, registry: LiveRegistry, user_id: int) -> None:
+            self.registry, self.ctx, self.session_id, self.asked = registry, SimpleNamespace(user_id=user_id), "", 0
+
+        def ask_to_reconnect(self) -> None:
+            self.asked += 1
+            self.registry.end_soon(self, "ended_by_student")  # type: ignore[arg-type]
+
+        async def aclose(self, reason: str, *, by: int | None = None) -> None:
+            pass
+
+    registry = LiveRegistry()
+    pages = [Page(registry, uid) for uid in (1, 2)]
+    for p in pages:
+        p.session_id = f"s{p.ctx.user_id}"
+        await registry.add(p)  # type: ignore[arg-type]
+    assert await registry.drain(600.0) == 0  # returns when the last page left (the test timeout is far shorter)
+    assert [p.asked for p in pages] == [1, 1] and registry.draining and len(registry) == 0
+    await registry.aclose()
 
 
 async def test_ledger_survives_a_server_restart(aiohttp_client: Any, engine: Any, references: Any, photos: Any,

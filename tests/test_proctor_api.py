@@ -143,6 +143,21 @@ async def test_confirming_a_flag_voids_the_credit_and_the_student_sees_why(rig: 
     assert any(line.startswith("MAD001,") for line in csv.splitlines()[1:])
 
 
+async def test_a_proctor_who_ends_a_session_is_recorded_as_its_actor(rig: Any, photos: Any) -> None:
+    from proctor.audit import Audit
+
+    student = await rig.stream("MAD001", photos["madonna"][1])
+    await student.samples(1)
+    resp = await rig.post(f"/api/sessions/{student.session_id}/end", headers={"X-CSRF-Token": rig.csrf})
+    assert resp.status == 200
+    assert (await student.wait_ended())["reason"] == "ended_by_proctor"
+    services = rig.app[SERVICES]
+    assert (await session_record(services.db, student.session_id)).end_reason == "ended_by_proctor"
+    pat = await services.students.get_by_username("pat")
+    ends = await Audit(services.db, services.clock).recent(5, action="session_end")
+    assert [(e.actor_user_id, e.details) for e in ends] == [(pat.id, {"reason": "ended_by_proctor", "by": pat.id})]
+
+
 async def test_live_view_gets_frames_and_is_limited(rig: Any, photos: Any) -> None:
     genuine = await rig.stream("MAD001", photos["madonna"][1])
     await genuine.samples(1)

@@ -21,15 +21,28 @@ import redis.asyncio as aioredis
 
 from bench.redis_server import RedisServer
 from models import weights
+from models.aio import cancel_and_wait
 from models.detector import FaceBox
 from models.engine import Engine, Verdict
 from models.frames import photo_to_frame
-from models.jobs import GROUP, JOBS_STREAM, Job, encode_frame, refs_version, verdict_fields, verdict_from_fields
+from models.jobs import (
+    GROUP,
+    JOBS_STREAM,
+    Job,
+    JobError,
+    encode_frame,
+    refs_version,
+    verdict_fields,
+    verdict_from_fields,
+)
 from models.worker import Worker, WorkerConfig, redis_client
 from proctor.credit import Reason
 from server.verify.remote import RedisVerifier
 
+from .helpers import REDIS_SECRET
+
 REPO = Path(__file__).resolve().parent.parent
+S = REDIS_SECRET
 
 if not RedisServer.available():  # make test installs it; a missing server is a failure, never a skip
     raise RuntimeError("redis-server is not installed; run make test (scripts/setup_system.sh installs it)")
@@ -56,7 +69,7 @@ async def admin(redis_srv: RedisServer) -> AsyncIterator[aioredis.Redis]:
 
 @pytest.fixture
 async def node(redis_srv: RedisServer, engine: Engine) -> AsyncIterator[RedisVerifier]:
-    v = RedisVerifier(redis_srv.url, model_name=engine.model_name, dim=engine.spec.dim)
+    v = RedisVerifier(redis_srv.url, secret=REDIS_SECRET, model_name=engine.model_name, dim=engine.spec.dim)
     await v.start()
     try:
         yield v
@@ -66,7 +79,7 @@ async def node(redis_srv: RedisServer, engine: Engine) -> AsyncIterator[RedisVer
 
 def make_worker(engine: Engine, url: str, name: str = "w1", **config: Any) -> Worker:
     return Worker(engine, engine.model_name, engine.spec.dim, redis_client(url),
-                  WorkerConfig(consumer=name, **config))
+                  WorkerConfig(consumer=name, **config), secret=REDIS_SECRET)
 
 
 async def pending_count(admin: aioredis.Redis) -> int:
@@ -92,7 +105,8 @@ def test_job_and_verdict_round_trip_and_boxes_map_back_to_the_original_frame() -
     back = Job.from_fields({k.encode(): v for k, v in job.to_fields().items()})
     assert back == job and back.decode_frame().shape == (480, 640, 3)
     verdict = Verdict(faces=1, score=0.81, match=True, reason="ok", boxes=(FaceBox((10.0, 20.0, 110.0, 140.0), 0.99),))
-    wire = verdict_from_fields({k.encode(): v for k, v in verdict_fields("j1", verdict).items()}, scale)
+    wire = verdict_from_fields({k.encode(): v for k, v in verdict_fields("j1", verdict, secret=S).items()}, scale,
+                               secret=S)
     assert wire.verdict is not None and wire.verdict.boxes[0].box == (20.0, 40.0, 220.0, 280.0)
     assert (wire.verdict.reason, wire.verdict.score, wire.verdict.match) == ("ok", 0.81, True)
     assert wire.verdict.boxes[0].landmarks == ()  # none sent, none invented
@@ -103,9 +117,59 @@ def test_job_and_verdict_round_trip_and_boxes_map_back_to_the_original_frame() -
     wire = verdict_from_fields({k.encode(): v for k, v in verdict_fields("j3", turned).items()}, scale)
     assert wire.verdict is not None and wire.verdict.boxes[0].landmarks == tuple((x * 2, y * 2) for x, y in marks)
     failed = verdict_from_fields({k.encode(): v for k, v in verdict_fields("j2", None, "refs_missing").items()})
+    failed_fields = verdict_fields("j2", None, "refs_missing", secret=S)
+    failed = verdict_from_fields({k.encode(): v for k, v in failed_fields.items()}, secret=S)
     assert failed.verdict is None and failed.error == "refs_missing"
     refs = np.ones((2, 4), np.float32)
     assert refs_version(refs) == refs_version(refs.copy()) != refs_version(refs * 2)
+
+
+def test_a_forged_or_unsigned_verdict_is_refused_and_a_job_cannot_name_any_reply_key() -> None:
+    verdict = Verdict(faces=1, score=0.99, match=True, reason="ok", boxes=())
+    signed = {k.encode(): v for k, v in verdict_fields("j1", verdict, secret=S).items()}
+    assert verdict_from_fields(signed, secret=S).verdict == verdict
+    unsigned = {k: v for k, v in signed.items() if k != b"sig"}
+    with pytest.raises(JobError, match="signature"):
+        verdict_from_fields(unsigned, secret=S)  # what anyone with Redis access could XADD
+    with pytest.raises(JobError, match="signature"):
+        verdict_from_fields(signed, secret="another secret")
+    mismatch = {k.encode(): v for k, v in verdict_fields("j2", None, "refs_missing", secret=S).items()}
+    for name, value in ((b"job", b"j2"), (b"match", b"0"), (b"score", b"0.5"), (b"reason", b"mismatch")):
+        tampered = {**signed, name: value} if name != b"job" else {**mismatch, b"job": b"j1"}
+        with pytest.raises(JobError):
+            verdict_from_fields(tampered, secret=S)
+    job = Job("j1", "s1", "MAD001", "m", "abc", 1.5e9, "proctor:verdicts:n", b"\xff\xd8")
+    for reply in ("proctor:refs:m:MAD001", "somekey", "proctor:verdicts:", "proctor:verdicts:*"):
+        fields = {**{k.encode(): v for k, v in job.to_fields().items()}, b"reply": reply.encode()}
+        with pytest.raises(JobError, match="reply"):
+            Job.from_fields(fields)
+
+
+async def test_a_forged_verdict_in_redis_fails_the_sample_closed(
+        node: RedisVerifier, admin: aioredis.Redis, photos: Any, references: Any) -> None:
+    """A process that can reach Redis but lacks the secret answers every job 'ok': the node refuses."""
+    forger_ready = asyncio.Event()
+
+    async def forger() -> None:
+        await admin.xgroup_create(JOBS_STREAM, "forgers", id="0", mkstream=True)
+        forger_ready.set()
+        response = await admin.xreadgroup("forgers", "f", {JOBS_STREAM: ">"}, count=1, block=20_000)
+        for _stream, entries in response:
+            for _id, fields in entries:
+                job = Job.from_fields(fields)
+                forged = {"job": job.job_id, "reason": "ok", "match": "1", "faces": "1", "score": "0.99",
+                          "boxes": "[]", "error": "", "sig": "0" * 64}
+                await admin.xadd(job.reply, forged)  # type: ignore[arg-type]
+
+    task = asyncio.create_task(forger(), name="forger")
+    try:
+        await forger_ready.wait()
+        outcome = await node.verify(photo_to_frame(photos["ben_afflek"][0]), references["madonna"], 3.0,
+                                    student_id="MAD001")
+        await task
+    finally:
+        await cancel_and_wait([task])
+    assert outcome.reason is Reason.VERIFIER_UNAVAILABLE  # not "ok": the forged verdict was dropped
 
 
 # --- (a) end to end ---------------------------------------------------------------------------------
@@ -163,7 +227,8 @@ async def test_jobs_of_a_killed_worker_are_reclaimed_and_none_is_lost(
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "server.cli", "worker", "--redis-url", redis_srv.url, "--device", "cpu",
         "--consumer", "doomed", "--batch-size", "2", "--claim-idle-ms", "600000",
-        cwd=REPO, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        cwd=REPO, env={**os.environ, "PROCTOR_REDIS_SECRET": REDIS_SECRET},
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
     survivor: Worker | None = None
     try:
         assert proc.stderr is not None
@@ -253,7 +318,7 @@ async def test_a_worker_with_corrupt_weights_exits_2_and_consumes_nothing(
     assert await admin.xlen(JOBS_STREAM) == 1  # a job is waiting to be consumed
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "server.cli", "worker", "--redis-url", redis_srv.url, "--device", "cpu",
-        cwd=REPO, env={**os.environ, "PROCTOR_HOME": str(home)},
+        cwd=REPO, env={**os.environ, "PROCTOR_HOME": str(home), "PROCTOR_REDIS_SECRET": REDIS_SECRET},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     async with asyncio.timeout(120):
         _out, err = await proc.communicate()

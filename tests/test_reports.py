@@ -52,8 +52,8 @@ async def test_export_rows_in_range(open_db: OpenDb) -> None:
     s4 = await ledger.start_session(idle, "a-fema-1999", MOD_A, t - 50)
     await ledger.append_interval(s4, 0, t - 50, t - 40)
 
-    await Review(db, FakeClock(t + 10)).review(f1, "confirm", "not her", 99)  # voids 1 s of 1–4
-    await Review(db, FakeClock(t + 20)).review(f3, "confirm", None, 99)  # voids 3 s
+    await Review(db, FakeClock(t + 10), margin_s=0.0).review(f1, "confirm", "not her", 99)  # voids 1 s of 1–4
+    await Review(db, FakeClock(t + 20), margin_s=0.0).review(f3, "confirm", None, 99)  # voids 3 s
 
     rows = await export_rows(db, t, t + DAY)
     assert rows == [

@@ -135,7 +135,7 @@ async def test_confirm_voids_exactly_the_overlap_once(open_db: OpenDb) -> None:
     await ledger.record_flag_ended(sid, "mismatch", T0 + 4, T0 + 7)
     assert await credited_by_topic(db, user) == {TOPIC: 9.0, "a-ibc-2016": 10.0}
 
-    review = Review(db, clock)
+    review = Review(db, clock, margin_s=0.0)  # the overlap arithmetic alone
     view = await review.review(flag_id, "confirm", "a different person at 4–7 s", 77)
     assert (view.review, view.note, view.reviewed_by, view.reviewed_at) == (
         "confirmed",
@@ -189,7 +189,7 @@ async def test_confirming_an_open_flag_voids_up_to_now(open_db: OpenDb) -> None:
     user = await _student(db)
     sid = await _session_with_credit(db, user, [(0, 3), (3, 6), (6, 9)])
     flag_id = await ledger.record_flag_raised(sid, "no_face", T0 + 4)
-    await Review(db, clock).review(flag_id, "confirm", None, 5)
+    await Review(db, clock, margin_s=0.0).review(flag_id, "confirm", None, 5)
     [adj] = await adjustments_for_user(db, user)
     assert adj.seconds == pytest.approx(3.5) and adj.end_at == T0 + 7.5 and adj.note is None
     assert await credited_by_topic(db, user) == {TOPIC: pytest.approx(5.5)}
@@ -204,7 +204,7 @@ async def test_overlapping_flags_never_void_a_second_twice(open_db: OpenDb) -> N
     a = await ledger.record_flag_ended(sid, "no_face", T0 + 2, T0 + 6)
     b = await ledger.record_flag_ended(sid, "tab_hidden", T0 + 4, T0 + 8)
     c = await ledger.record_flag_ended(sid, "mismatch", T0 + 3, T0 + 5)  # inside a: nothing left
-    review = Review(db, clock)
+    review = Review(db, clock, margin_s=0.0)
     await review.review(a, "confirm", None, 5)
     await review.review(b, "confirm", None, 5)
     view = await review.review(c, "confirm", None, 5)
@@ -250,13 +250,78 @@ async def test_concurrent_confirms_void_once(open_db: OpenDb) -> None:
     sid = await _session_with_credit(db1, user, [(0, 3), (3, 6), (6, 9)])
     flag_id = await Ledger(db1).record_flag_ended(sid, "no_face", T0 + 1, T0 + 8)
     views = await asyncio.gather(
-        *(Review(db, clock).review(flag_id, "confirm", f"by {i}", i) for i, db in enumerate((db1, db2, db1, db2)))
+        *(Review(db, clock, margin_s=0.0).review(flag_id, "confirm", f"by {i}", i)
+          for i, db in enumerate((db1, db2, db1, db2)))
     )
     assert {v.review for v in views} == {"confirmed"}
     [adj] = await adjustments_for_user(db1, user)
     assert adj.seconds == pytest.approx(7.0)
     assert [r.action for r in await Audit(db1, clock).recent(action="credit_voided")] == ["credit_voided"]
     assert (await verify_chain(db1)).ok
+
+
+async def test_confirm_voids_the_flag_plus_one_interval_which_is_credit_that_counts(open_db: OpenDb) -> None:
+    """A flag is a run of failed samples, which earned nothing: voiding only inside it removed ~0 s.
+    Confirming voids from its start to its end plus one sample interval."""
+    db = await open_db()
+    clock = FakeClock(T0 + 60)
+    ledger = Ledger(db)
+    user = await _student(db)
+    # Credited 0–6, the flag's failed samples 6–12 earn nothing, credit again from 12 to 21.
+    sid = await _session_with_credit(db, user, [(0, 3), (3, 6), (12, 15), (15, 18), (18, 21)])
+    flag_id = await ledger.record_flag_ended(sid, "mismatch", T0 + 6, T0 + 12)
+    await Review(db, clock, margin_s=3.0).review(flag_id, "confirm", "someone else sat down", 77)
+    [adj] = await adjustments_for_user(db, user)
+    assert (adj.start_at, adj.end_at, adj.seconds) == (T0 + 6, T0 + 15, pytest.approx(3.0))  # 12–15 voided
+    assert await credited_by_topic(db, user) == {TOPIC: pytest.approx(15.0 - 3.0)}
+
+
+async def test_confirm_with_session_scope_voids_the_whole_session(open_db: OpenDb) -> None:
+    db = await open_db()
+    clock = FakeClock(T0 + 60)
+    ledger = Ledger(db)
+    user = await _student(db)
+    sid = await _session_with_credit(db, user, [(0, 3), (3, 6), (12, 15)])
+    other = await _session_with_credit(db, user, [(100, 110)])  # another session keeps its credit
+    await ledger.end_session(sid, T0 + 20, "client_closed")
+    flag_id = await ledger.record_flag_ended(sid, "multiple_faces", T0 + 6, T0 + 9)
+    view = await Review(db, clock).review(flag_id, "confirm", "answers were dictated", 77, "session")
+    assert view.review == "confirmed"
+    [adj] = await adjustments_for_user(db, user)
+    assert (adj.session_id, adj.start_at, adj.end_at, adj.seconds) == (sid, T0, T0 + 20, pytest.approx(9.0))
+    assert await credited_by_topic(db, user) == {TOPIC: pytest.approx(10.0)}
+    assert (await session_record(db, other)).voided_seconds == 0.0  # type: ignore[union-attr]
+    [voided] = await Audit(db, clock).recent(action="credit_voided")
+    assert voided.details["scope"] == "session"
+    with pytest.raises(ValueError, match="scope"):
+        await Review(db, clock).review(flag_id, "confirm", None, 77, "module")  # type: ignore[arg-type]
+
+
+async def test_a_proctor_can_undo_their_own_confirmation_and_it_is_audited(open_db: OpenDb) -> None:
+    db = await open_db()
+    clock = FakeClock(T0 + 60)
+    ledger = Ledger(db)
+    user = await _student(db)
+    sid = await _session_with_credit(db, user, [(0, 3), (3, 6), (6, 9)])
+    flag_id = await ledger.record_flag_ended(sid, "no_face", T0 + 3, T0 + 4)
+    review = Review(db, clock)
+    await review.review(flag_id, "confirm", "looked away for long", 77)
+    assert await credited_by_topic(db, user) == {TOPIC: pytest.approx(5.0)}  # 3–7 voided
+    with pytest.raises(ReviewConflict, match="someone else"):
+        await review.review(flag_id, "undo", None, 78)  # not theirs to undo
+    clock.advance(5)
+    view = await review.review(flag_id, "undo", "wrong student's flag", 77)
+    assert (view.review, view.reviewed_by, view.reviewed_at) == ("open", 77, T0 + 65)
+    assert await credited_by_topic(db, user) == {TOPIC: pytest.approx(9.0)}
+    assert await adjustments_for_user(db, user) == []
+    with pytest.raises(ReviewConflict, match="not confirmed"):
+        await review.review(flag_id, "undo", None, 77)
+    rows = await Audit(db, clock).recent(actor=77)
+    assert [r.action for r in rows[:2]] == ["credit_restored", "flag_reviewed"]
+    assert rows[0].details["seconds"] == pytest.approx(4.0) and rows[1].details["action"] == "undo"
+    assert (await verify_chain(db)).ok
+    again = await review.review(flag_id, "confirm", None, 78)  # it can be decided again, by anyone
+    assert again.review == "confirmed" and await credited_by_topic(db, user) == {TOPIC: pytest.approx(5.0)}
 
 
 # -- acknowledge / dismiss ----------------------------------------------------------------------------

@@ -13,14 +13,16 @@ from proctor.totp import InvalidTotpCode, TotpAlreadyEnabled, TotpError, TotpNot
 from proctor.users import user_json
 
 from ..http import ApiError, field, read_json
-from ..keys import LIVE, SERVICES
+from ..keys import LOGIN_ENDS, SERVICES
+from ..session_ends import LoginEnd
 from .auth import COOKIE, RAW_TOKEN, WEB_SESSION, current_user, failed, ip_of, weak_password
 
 
 async def logout(request: web.Request) -> web.Response:
     user = current_user(request)
-    await request.app[LIVE].end_user(user.id, "logout")
     await request.app[SERVICES].accounts.web_sessions.revoke(request[RAW_TOKEN])
+    # Everything this login holds closes, on every node: its stream, event sockets, live views.
+    await request.app[LOGIN_ENDS].end(LoginEnd(user.id, "logout", web_session_id=request[WEB_SESSION].id))
     response = web.json_response({"ok": True})
     response.del_cookie(COOKIE, path="/")
     return response
@@ -44,6 +46,8 @@ async def change(request: web.Request) -> web.Response:
         raise weak_password(exc) from None
     if not result.ok:
         raise failed(request, result, message="the current password is wrong")
+    # The other logins were revoked with the change: end their streams, sockets and views too.
+    await request.app[LOGIN_ENDS].end(LoginEnd(user.id, "password_changed", keep=request[WEB_SESSION].id))
     return web.json_response({"ok": True})
 
 
@@ -63,7 +67,8 @@ async def revoke(request: web.Request) -> web.Response:
     target = next((s for s in await web_sessions.list_for_user(user.id) if s.public_id == public_id), None)
     if target is None or not await web_sessions.revoke_by_public_id(user.id, public_id):
         raise ApiError(404, "not_found", "no such session")
-    await request.app[LIVE].end_web_session(target.id, "session_revoked")  # its stream ends at once
+    # Its stream, event sockets and live views end at once, on whichever node holds them.
+    await request.app[LOGIN_ENDS].end(LoginEnd(user.id, "session_revoked", web_session_id=target.id))
     return web.json_response({"ok": True})
 
 

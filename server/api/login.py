@@ -13,6 +13,8 @@ from proctor.passwords import WeakPassword
 
 from ..http import ApiError, field, read_json
 from ..keys import BACKGROUND, LIMITS, LIVE, SERVICES
+from ..keys import LOGIN_ENDS, SERVICES
+from ..session_ends import LoginEnd
 from .auth import failed, ip_of, login_answer, refuse_during_maintenance, throttled, weak_password
 
 
@@ -109,7 +111,8 @@ async def reset(request: web.Request) -> web.Response:
         raise weak_password(exc) from None
     if not result.ok or result.user is None:
         raise failed(request, result, "invalid_code", "wrong or expired code")
-    await request.app[LIVE].end_user(result.user.id, "password_reset")  # every session was revoked
+    # Every login was revoked: end their streams, sockets and views on every node.
+    await request.app[LOGIN_ENDS].end(LoginEnd(result.user.id, "password_reset"))
     return web.json_response({"ok": True})
 
 

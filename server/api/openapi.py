@@ -103,7 +103,7 @@ def op(summary: str, ok: S, errors: tuple[int, ...] = (), body: S | None = None,
 SESSION_ID = [{"name": "session_id", "in": "path", "required": True, "schema": STR}]
 
 PATHS: dict[str, dict[str, S]] = {
-    "/api/config": {"get": op("ICE servers, sample interval and the password rules",
+    "/api/config": {"get": op("ICE servers (signed-in users only, else []), sample interval and the password rules",
                               obj({"ice_servers": {"type": "array"}, "sample_interval_s": NUM,
                                    "password_policy": PASSWORD_POLICY},
                                   ["ice_servers", "sample_interval_s", "password_policy"]), auth=False)},
@@ -194,9 +194,10 @@ PATHS: dict[str, dict[str, S]] = {
                                                   {"name": "limit", "in": "query", "required": False,
                                                    "schema": STR}]}},
     "/api/proctor/flags/{flag_id}/review": {"post": {
-        **op("Acknowledge, dismiss (with a note) or confirm (voids the flagged credit)", FLAG_VIEW,
-             (403, 404, 409), obj({"action": {"enum": ["acknowledge", "dismiss", "confirm"]}, "note": STR},
-                                  ["action"])),
+        **op("Acknowledge, dismiss (with a note), confirm (voids the flag's span plus one interval, or the "
+             "whole session) or undo one's own confirmation", FLAG_VIEW,
+             (403, 404, 409), obj({"action": {"enum": ["acknowledge", "dismiss", "confirm", "undo"]},
+                                   "scope": {"enum": ["flag", "session"]}, "note": STR}, ["action"])),
         "parameters": [FLAG_ID, CSRF]}},
     "/api/proctor/flags/{flag_id}/snapshot": {"get": {
         **op("The frame that raised the flag, boxes drawn (audited)", {}, (403, 404)),

@@ -23,10 +23,12 @@ from proctor.students import EnrollmentChanged, UnknownUser
 from proctor.users import Role, User
 
 from ..http import ApiError, field, read_json
-from ..keys import EVENTS, LIVE, SERVICES, SETTINGS, VIEWERS, WEBSOCKETS
+from ..keys import EVENTS, LIVE, LOGIN_ENDS, SERVICES, SETTINGS, VIEWERS, WEBSOCKETS
 from ..media.live_view import ViewError
 from ..media.peer import rtc_configuration
 from .auth import check_origin, current_user
+from ..turn import ice_servers_for
+from .auth import WEB_SESSION, current_user
 from .webrtc import MAX_SDP
 
 log = logging.getLogger("proctor.routes_proctor")
@@ -68,6 +70,7 @@ async def events(request: web.Request) -> web.WebSocketResponse:
     """Live events; `?after=ID` replays what a reconnecting client missed."""
     staff(request)
     check_origin(request)
+    user = staff(request)
     after_raw = request.query.get("after")
     try:
         after = int(after_raw) if after_raw not in (None, "") else None
@@ -76,6 +79,7 @@ async def events(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)
     request.app[WEBSOCKETS].add(ws)
+    request.app[LOGIN_ENDS].track_socket(ws, user.id, request[WEB_SESSION].id)  # closed when the login ends
     subscription = request.app[EVENTS].subscribe(after)
 
     async def forward() -> None:
@@ -98,6 +102,7 @@ async def events(request: web.Request) -> web.WebSocketResponse:
         await cancel_and_wait([sender, reader])
         await subscription.aclose()
         request.app[WEBSOCKETS].discard(ws)
+        request.app[LOGIN_ENDS].forget_socket(ws)
         await ws.close()
     return ws
 
@@ -126,12 +131,15 @@ async def review(request: web.Request) -> web.Response:
     user = staff(request)
     body = await read_json(request)
     action = field(body, "action", max_len=16)
-    if action not in ("acknowledge", "dismiss", "confirm"):
-        raise ApiError(400, "bad_field", "'action' must be acknowledge, dismiss or confirm")
+    if action not in ("acknowledge", "dismiss", "confirm", "undo"):
+        raise ApiError(400, "bad_field", "'action' must be acknowledge, dismiss, confirm or undo")
+    scope = field(body, "scope", required=False, max_len=16) or "flag"
+    if scope not in ("flag", "session"):
+        raise ApiError(400, "bad_field", "'scope' must be flag or session")
     note = field(body, "note", required=False, max_len=1000)
     services = request.app[SERVICES]
     try:
-        view = await services.review.review(_flag_id(request), action, note, user.id)
+        view = await services.review.review(_flag_id(request), action, note, user.id, scope)  # type: ignore[arg-type]
     except LookupError:
         raise ApiError(404, "not_found", "no such flag") from None
     except ReviewConflict as exc:
@@ -180,9 +188,10 @@ async def open_view(request: web.Request) -> web.Response:
     sdp = field(body, "sdp", max_len=MAX_SDP)
     if field(body, "type") != "offer":
         raise ApiError(400, "bad_field", "field 'type' must be 'offer'")
-    config = rtc_configuration(request.app[SETTINGS].ice_servers)
+    config = rtc_configuration(ice_servers_for(request.app[SETTINGS], "node", request.app[SERVICES].clock.now()))
     try:
-        answer, viewer_id = await request.app[VIEWERS].open(stream.session_id, user.id, stream.latest, sdp, config)
+        answer, viewer_id = await request.app[VIEWERS].open(stream.session_id, user.id, stream.latest, sdp, config,
+                                                            request[WEB_SESSION].id)
     except ViewError as exc:
         raise ApiError(409 if exc.code == "too_many_viewers" else 400, exc.code, str(exc)) from None
     return web.json_response({"sdp": answer.sdp, "type": answer.type, "viewer_id": viewer_id})

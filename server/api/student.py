@@ -22,11 +22,18 @@ from ..keys import LIMITS, LIVE, SERVICES, SETTINGS, VERIFIER
 from ..limits import user_key
 from .auth import current_user
 from .study import lesson_credit, progress_extras, topic_lessons
+from ..keys import LIVE, SERVICES, SETTINGS, VERIFIER
+from ..turn import ice_servers_for
+from .auth import USER, current_user
 
 
 async def config(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
-    return web.json_response({"ice_servers": settings.ice_servers, "sample_interval_s": settings.sample_interval_s,
+    user = request.get(USER)
+    # TURN credentials only for signed-in users (short-lived with turn_secret): the login page
+    # reads this too, and anyone can load that.
+    ice = [] if user is None else ice_servers_for(settings, str(user.id), request.app[SERVICES].clock.now())
+    return web.json_response({"ice_servers": ice, "sample_interval_s": settings.sample_interval_s,
                               "password_policy": policy_json()})
 
 
@@ -132,11 +139,16 @@ async def get_session(request: web.Request) -> web.Response:
 
 async def end_session(request: web.Request) -> web.Response:
     r = await _owned_session(request)
+    user = current_user(request)
+    # A proctor ending a student's session is recorded as such, with the proctor as the actor.
+    reason, by = ("ended_by_student", None) if user.id == r.user_id else ("ended_by_proctor", user.id)
     stream = request.app[LIVE].get_session(r.id)
     if stream is not None:
-        await request.app[LIVE].end(stream, "ended_by_student")
+        await request.app[LIVE].end(stream, reason, by=by)
     elif r.ended_at is None:
-        await request.app[SERVICES].ledger.end_session(r.id, request.app[SERVICES].clock.now(), "ended_by_student")
+        # Live on another node, or its node died: the ledger ends it, and the node streaming it
+        # stops at its next write (the ledger refuses an ended session).
+        await request.app[SERVICES].ledger.end_session(r.id, request.app[SERVICES].clock.now(), reason, by=by)
     return web.json_response({"ok": True, "id": r.id})
 
 

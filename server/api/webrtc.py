@@ -13,8 +13,10 @@ from proctor.users import Role
 from ..http import ApiError, field, read_json
 from ..keys import LIMITS, SERVICES, SETTINGS, STARTER, VERIFIER
 from ..limits import user_key
+from ..keys import LIVE, SERVICES, SETTINGS, STARTER, VERIFIER
 from ..media.peer import OfferError, abandon, answer_offer
 from ..media.sessions import Student
+from ..turn import ice_servers_for
 from .auth import WEB_SESSION, current_user, refuse_during_maintenance
 from .study import check_offer
 
@@ -66,6 +68,8 @@ async def offer(request: web.Request) -> web.Response:
     lesson_id = field(body, "lesson_id", required=False, max_len=128)
     activity = await check_offer(request, user, module, topic, lesson_id)  # electives; lesson mode's gate
     check_sdp(sdp)
+    if request.app[LIVE].draining:  # shutting down: the page retries, reaching another node
+        raise ApiError(503, "draining", "this server is restarting; retrying", {"Retry-After": "1"}, retry_after_s=1)
     fresh = await services.students.get(user.id) or user
     if fresh.enrollment_status != "approved":
         raise ApiError(409, "not_enrolled", "your reference photos are not approved yet; time cannot be credited")
@@ -75,7 +79,7 @@ async def offer(request: web.Request) -> web.Response:
         raise ApiError(409, "not_enrolled", "no reference photo for the current model; enroll again")
 
     try:
-        peer = await answer_offer(sdp, request.app[SETTINGS].ice_servers)
+        peer = await answer_offer(sdp, ice_servers_for(request.app[SETTINGS], "node", services.clock.now()))
     except OfferError as exc:
         raise ApiError(400, exc.code, str(exc)) from None
     student = Student(user.id, request[WEB_SESSION].id, user.srn, user.name)

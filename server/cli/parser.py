@@ -203,7 +203,9 @@ def _admin(sub: Any) -> None:
 
 
 def _worker(sub: Any) -> None:
-    p = sub.add_parser("worker", help="verify frames from media nodes through Redis Streams (one per GPU)")
+    p = sub.add_parser("worker", help="verify frames from media nodes through Redis Streams (one per GPU)",
+                       description="Needs PROCTOR_REDIS_SECRET, the secret the media nodes share: verdicts are "
+                                   "signed with it.")
     p.add_argument("--redis-url", default=os.environ.get("PROCTOR_REDIS_URL", DEFAULT_REDIS_URL),
                    help=f"Redis to consume from (default: PROCTOR_REDIS_URL or {DEFAULT_REDIS_URL})")
     p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: automatic; PROCTOR_DEVICE)")

@@ -26,6 +26,9 @@ USER_ERRORS = (WeightsError, DeviceError, BackendError)
 def cmd_worker(args: argparse.Namespace) -> int:
     if args.batch_size < 1 or args.max_wait_ms < 0 or args.claim_idle_ms < 1:
         raise CliError("--batch-size and --claim-idle-ms must be positive, --max-wait-ms not negative")
+    secret = os.environ.get("PROCTOR_REDIS_SECRET", "")
+    if not secret:
+        raise CliError("set PROCTOR_REDIS_SECRET to the secret the media nodes share (verdicts are signed with it)")
     name = args.model or weights.DEFAULT_MODEL
     # Readiness: weights are fetched and sha-verified, and the model loaded, BEFORE the worker
     # joins the group, so a corrupt file exits 2 (WeightsError) having consumed nothing.
@@ -39,7 +42,8 @@ async def _serve(engine: Engine, args: argparse.Namespace, consumer: str) -> int
 
     config = WorkerConfig(consumer=consumer, batch_size=args.batch_size, max_wait_ms=args.max_wait_ms,
                           claim_idle_ms=args.claim_idle_ms)
-    worker = Worker(engine, engine.model_name, engine.spec.dim, redis_client(args.redis_url), config)
+    worker = Worker(engine, engine.model_name, engine.spec.dim, redis_client(args.redis_url), config,
+                    secret=os.environ["PROCTOR_REDIS_SECRET"])
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

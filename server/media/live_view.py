@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
@@ -36,6 +37,7 @@ class View:
     proctor_id: int
     pc: RTCPeerConnection
     track: LatestFrameTrack
+    web_session_id: str = ""  # the proctor's login: when it ends, the view closes
 
 
 class Viewers:
@@ -50,12 +52,12 @@ class Viewers:
         return sum(1 for v in self._views.values() if v.session_id == session_id)
 
     async def open(self, session_id: str, proctor_id: int, source: FrameSource, offer_sdp: str,
-                   config: RTCConfiguration) -> tuple[RTCSessionDescription, str]:
+                   config: RTCConfiguration, web_session_id: str = "") -> tuple[RTCSessionDescription, str]:
         if self.count(session_id) >= self.max_per_session:
             raise ViewError("too_many_viewers", f"at most {self.max_per_session} proctors can watch one student")
         pc = RTCPeerConnection(config)
         track = LatestFrameTrack(source)
-        view = View(str(uuid.uuid4()), session_id, proctor_id, pc, track)
+        view = View(str(uuid.uuid4()), session_id, proctor_id, pc, track, web_session_id)
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
             if not any(t.kind == "video" for t in pc.getTransceivers()):
@@ -95,6 +97,11 @@ class Viewers:
 
     async def close_session(self, session_id: str) -> None:
         for viewer_id in [v.viewer_id for v in self._views.values() if v.session_id == session_id]:
+            await self.close(viewer_id)
+
+    async def close_matching(self, ended: Callable[[int, str], bool]) -> None:
+        """Close the views whose (proctor id, login) `ended` says have signed out."""
+        for viewer_id in [v.viewer_id for v in self._views.values() if ended(v.proctor_id, v.web_session_id)]:
             await self.close(viewer_id)
 
     async def aclose(self) -> None:

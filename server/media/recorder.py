@@ -57,5 +57,5 @@ class SessionRecorder:
             await self.ledger.update_session_state(sid, *astuple(state))
         return Written(credited_s, raised, ended)
 
-    async def end(self, at: float, reason: str) -> None:
-        await self.ledger.end_session(self.session_id, at, reason)
+    async def end(self, at: float, reason: str, *, by: int | None = None) -> None:
+        await self.ledger.end_session(self.session_id, at, reason, by=by)

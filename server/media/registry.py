@@ -15,6 +15,8 @@ class LiveRegistry:
         self._by_user: dict[int, LiveStream] = {}
         self._closing: dict[str, asyncio.Task[None]] = {}  # session id → its end, started from a callback
         self._on_end = on_end
+        self.draining = False  # the node is shutting down: no new streams
+        self._left = asyncio.Event()  # set whenever a stream leaves
 
     def streams(self) -> list[LiveStream]:
         return list(self._by_user.values())
@@ -35,10 +37,28 @@ class LiveRegistry:
         if old is not None:
             await self._finish(old, "replaced")
 
-    async def end(self, stream: LiveStream, reason: str) -> None:
+    async def end(self, stream: LiveStream, reason: str, *, by: int | None = None) -> None:
+        """End a stream; `by` is who ended it when not its student (a proctor), for the audit log."""
         if self._by_user.get(stream.ctx.user_id) is stream:
             del self._by_user[stream.ctx.user_id]
-        await self._finish(stream, reason)
+            self._left.set()
+        await self._finish(stream, reason, by)
+
+    async def drain(self, within_s: float) -> int:
+        """Shutdown: refuse new streams, ask every page to reconnect elsewhere, and wait up to
+        `within_s` for them to leave. Returns how many are still here (aclose ends those)."""
+        self.draining = True
+        for stream in list(self._by_user.values()):
+            stream.ask_to_reconnect()
+        loop = asyncio.get_running_loop()
+        until = loop.time() + within_s
+        while self._by_user and (left := until - loop.time()) > 0:
+            self._left.clear()
+            try:
+                await asyncio.wait_for(self._left.wait(), left)
+            except TimeoutError:
+                break
+        return len(self._by_user)
 
     def end_soon(self, stream: LiveStream, reason: str) -> None:
         """End from a callback (a peer connection's state change) that cannot await; once per stream."""
@@ -47,17 +67,13 @@ class LiveRegistry:
             self._closing[stream.session_id] = task
             task.add_done_callback(lambda _t: self._closing.pop(stream.session_id, None))
 
-    async def end_web_session(self, web_session_id: str, reason: str) -> None:
-        for stream in [s for s in self._by_user.values() if s.ctx.web_session_id == web_session_id]:
-            await self.end(stream, reason)
-
     async def end_user(self, user_id: int, reason: str) -> None:
         stream = self._by_user.get(user_id)
         if stream is not None:
             await self.end(stream, reason)
 
-    async def _finish(self, stream: LiveStream, reason: str) -> None:
-        await stream.aclose(reason)
+    async def _finish(self, stream: LiveStream, reason: str, by: int | None = None) -> None:
+        await stream.aclose(reason, by=by)
         if self._on_end is not None:
             await self._on_end(stream)
 

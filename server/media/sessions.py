@@ -69,6 +69,7 @@ class SessionStarter:
     def _wire(self, stream: LiveStream) -> None:
         pc = stream.pc
         stream.on_give_up = lambda reason: self.registry.end_soon(stream, reason)
+        stream.on_refused = lambda reason: self.registry.end_soon(stream, reason)  # the page hears why
 
         @pc.on("datachannel")
         def on_datachannel(channel: Any) -> None:

@@ -13,6 +13,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from aiortc import RTCDataChannel, RTCPeerConnection
@@ -29,6 +30,7 @@ from proctor.ledger import Ledger
 from proctor.liveness import LivenessPolicy
 from proctor.liveness_ledger import LivenessLedger
 from proctor.provisional import ProvisionalCredit
+from proctor.ledger import Ledger, SessionEnded
 from proctor.session import LiveSession, SessionUpdate
 from proctor.session_records import FlagView
 from proctor.users import student_json
@@ -42,6 +44,10 @@ from .recorder import SessionRecorder, Written
 from .sampler import Sampler, SamplerConfig, Taken
 
 log = logging.getLogger("proctor.live")
+
+# Ends that are not the student's: the node is going away (rolling update, scale-down). The page
+# is told to reconnect (to another node, or to this one once it is back) instead of "ended".
+RECONNECT_REASONS = frozenset({"server_shutdown"})
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,9 @@ class LiveStream:
         self._closed = False
         self._control = TokenBucket(deps.limits.control_rate_per_s, deps.limits.control_burst, deps.clock.now())
         self.on_give_up: Callable[[str], None] | None = None  # ends the stream (set by whoever registers it)
+        self._refused = False  # the ledger refused a write: the session ended elsewhere
+        # Ends this stream when the ledger refuses (set by whoever registered it).
+        self.on_refused: Callable[[str], None] | None = None
 
     @property
     def session_id(self) -> str:
@@ -119,6 +128,8 @@ class LiveStream:
         self._task = asyncio.create_task(
             self.sampler.run(self.deps.policy.sample_interval_s, lambda: self.session.live, self._on_sample,
                              gate.sample_period if gate is not None else None),
+            self.sampler.run(self.deps.policy.sample_interval_s, lambda: self.session.live and not self._refused,
+                             self._on_sample),
             name=f"sampler-{self.session_id}")
         self._task = asyncio.create_task(self._sample_loop(), name=f"sampler-{self.session_id}")
 
@@ -184,7 +195,18 @@ class LiveStream:
 
     async def _apply(self, update: SessionUpdate, taken: Taken | None = None) -> None:
         async with self._lock:
-            written = await self.recorder.write(update, self.session, taken.sample if taken else None)
+            if self._refused:
+                return
+            try:
+                written = await self.recorder.write(update, self.session, taken.sample if taken else None)
+            except SessionEnded as ended:
+                # Ended on another node, taken over, or ended by a proctor: stop sampling and end
+                # the media here; the ledger already holds the end and its reason.
+                log.info("session %s ended elsewhere; stopping its stream", self.session_id)
+                self._refused = True
+                if self.on_refused is not None and not self._closed:
+                    self.on_refused(ended.reason)
+                return
             await self._announce_flags(written, taken)
         if written.credited_s:
             self.deps.metrics.credited.inc(written.credited_s)
@@ -231,6 +253,10 @@ class LiveStream:
                 "sampled_at": s.last_sample.at if s.last_sample is not None else None,
                 **({"lesson_id": s.activity.current} if s.activity is not None else {})}
 
+    def ask_to_reconnect(self, reason: str = "server_shutdown") -> None:
+        """Tell the page to reconnect elsewhere now; the stream goes on until the page leaves."""
+        self._send({"type": "reconnect", "reason": reason})
+
     def send_status(self) -> None:
         self._send(self.status())
 
@@ -240,8 +266,9 @@ class LiveStream:
             with contextlib.suppress(Exception):  # a closing channel must not break the sampler
                 channel.send(json.dumps(payload))
 
-    async def aclose(self, reason: str) -> None:
-        """End crediting first, then persist the end, then tear down the media. Idempotent."""
+    async def aclose(self, reason: str, *, by: int | None = None) -> None:
+        """End crediting first, then persist the end (`by`: who ended it, if not the student), then
+        tear down the media. Idempotent."""
         if self._closed:
             return
         self._closed = True
@@ -251,10 +278,10 @@ class LiveStream:
             await asyncio.gather(*self._pending, return_exceptions=True)
         try:
             await self._apply(self.session.end())
-            await self.recorder.end(self.deps.clock.now(), reason)
+            await self.recorder.end(self.deps.clock.now(), reason, by=by)
         except Exception:
             log.exception("could not persist the end of session %s", self.session_id)
-        self._send({"type": "ended", "reason": reason})
+        self._send({"type": "reconnect" if reason in RECONNECT_REASONS else "ended", "reason": reason})
         self._publish("session_ended", reason=reason)
         self.deps.events.forget_session(self.session_id)
         await self.latest.aclose()

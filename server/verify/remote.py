@@ -3,7 +3,8 @@
 `RedisVerifier` is a drop-in `FrameVerifier`: `verify()` publishes one job to `proctor:jobs` (wire
 format in models/jobs.py) and awaits the verdict a worker XADDs to this node's own stream
 `proctor:verdicts:<node_id>`. One reader task per node XREADs that stream and resolves waiters by
-job id. Everything fails closed: a timeout, a Redis error or a worker's error code is
+job id, accepting only verdicts signed with the cluster's shared secret (`redis_secret`).
+Everything fails closed: a timeout, a Redis error or a worker's error code is
 `verifier_unavailable`, exactly as with the in-process `LocalVerifier`.
 
 Enrollment still needs a model on the node (it is rare and interactive), so an optional in-process
@@ -69,10 +70,13 @@ class _Waiter:
 class RedisVerifier:
     """FrameVerifier over Redis Streams, plus what the routes use (`enroll`, `references_from_blobs`)."""
 
-    def __init__(self, redis_url: str, *, engine: Engine | None = None, model_name: str | None = None,
+    def __init__(self, redis_url: str, *, secret: str, engine: Engine | None = None, model_name: str | None = None,
                  dim: int | None = None, node_id: str | None = None, block_ms: int = 1000) -> None:
         if engine is None and (model_name is None or dim is None):
             raise ValueError("give an engine, or both model_name and dim")
+        if not secret:
+            raise ValueError("redis_secret is required with Redis: verdicts are signed with it")
+        self._secret = secret
         self.model_name: str = engine.model_name if engine is not None else str(model_name)
         self.dim: int = engine.spec.dim if engine is not None else int(dim or 0)
         # A fresh id per process: the reply stream starts empty, so reading it from 0 is exact.
@@ -211,9 +215,9 @@ class RedisVerifier:
         if waiter is None or waiter.future.done():
             return  # already failed closed, or a duplicate from a reclaimed job
         try:
-            answer = verdict_from_fields(fields, waiter.scale)
-        except JobError as exc:
-            log.warning("malformed verdict for job %s: %s", job_id, exc)
+            answer = verdict_from_fields(fields, waiter.scale, secret=self._secret)
+        except JobError as exc:  # malformed or forged: fail closed
+            log.warning("rejected verdict for job %s: %s", job_id, exc)
             answer = WireVerdict(job_id, None, "bad_verdict")
         if answer.error == REFS_MISSING:
             self._published.discard(waiter.refs)  # rewrite them for the next sample

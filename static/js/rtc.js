@@ -1,12 +1,16 @@
 // What both WebRTC ends in the browser need: the student's stream (stream.js) and the proctor's
 // live view (proctor/viewer.js).
 
-import { serverConfig } from './config.js';
+import { api } from './api.js';
 
-/** ICE servers for RTCPeerConnection; [] when unknown (host candidates still work on a LAN). */
+/**
+ * ICE servers for RTCPeerConnection; [] when unknown (host candidates still work on a LAN).
+ * Asked afresh for every connection, never from the shared config: the server only gives TURN
+ * credentials to a signed-in page, and they may be short-lived (turn_secret).
+ */
 export async function iceServers() {
   try {
-    const c = await serverConfig();
+    const c = await api.get('/api/config');
     return Array.isArray(c?.ice_servers) ? c.ice_servers : [];
   } catch {
     return [];

@@ -247,6 +247,10 @@ export class LiveStream {
       this.on.status?.(msg);
     } else if (['challenge', 'challenge_result', 'credit_voided'].includes(msg?.type)) {
       this.on.liveness?.(msg); // head-turn checks (docs/liveness.md)
+    } else if (msg?.type === 'reconnect') {
+      // The server is going away (a rolling update or a scale-down): not an end. Reconnect, to
+      // another server behind the load balancer or to this one once it is back.
+      this.lost(this.generation, 'the server is restarting');
     } else if (msg?.type === 'ended') {
       // The server ended the run (e.g. "replaced" by another device): never reconnect.
       this.finish();

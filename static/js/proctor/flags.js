@@ -2,8 +2,8 @@
 //
 // Items are kept and inserted in place, so the aria-live list announces only new flags.
 // Dismiss and Confirm open a small note form inside the item (never window.prompt): dismissing
-// needs a reason, and confirming voids the credited time inside the flagged span, which the
-// student will see with the note.
+// needs a reason, and confirming voids the credited time of the flagged span plus one sample
+// interval (POST .../review; `scope: "session"` and `undo` exist in the API, not on this page yet).
 
 import { ApiError, api } from '../api.js';
 import { el, part, setText, show } from '../dom.js';
@@ -190,8 +190,8 @@ export class FlagFeed {
       const span = flag.ended_at
         ? `from ${whenText(flag.started_at)} to ${whenText(flag.ended_at)}`
         : `from ${whenText(flag.started_at)} until the anomaly stops`;
-      setText(parts.explain, `Confirming voids the credited time of the flagged span (${span}). `
-        + 'Nothing is deleted: an adjustment is recorded and the student sees your note.');
+      setText(parts.explain, `Confirming voids the credited time of the flagged span (${span}) and of `
+        + 'one sample interval after it. Nothing is deleted: an adjustment is recorded with your note.');
       setText(parts.noteLabel, 'Note for the student (required)');
       setText(parts.submit, 'Confirm and void the time');
       parts.submit.className = 'btn btn-small btn-danger';
