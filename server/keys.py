@@ -21,7 +21,10 @@ from proctor.ledger import Ledger
 from proctor.lockout import IpLimiter
 from proctor.logins import Logins
 from proctor.maintenance import Maintenance
+from proctor.payments import PaymentProvider
 from proctor.review import Review
+from proctor.spmt import Spmt
+from proctor.spmt_attempts import Attempts
 from proctor.students import Students
 
 from .cluster import ClusterBridge
@@ -52,6 +55,15 @@ class Services:
     evidence: Evidence
 
 
+@dataclass(frozen=True)
+class SpmtServices:
+    """Module tests: bookings and payments, attempts, and the payment provider they use."""
+
+    bookings: Spmt
+    attempts: Attempts
+    provider: PaymentProvider
+
+
 SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", Metrics)
 SERVICES = web.AppKey("services", Services)
@@ -62,3 +74,4 @@ EVENTS = web.AppKey("events", EventBus)
 VIEWERS = web.AppKey("viewers", Viewers)
 WEBSOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("websockets")
 CLUSTER: web.AppKey[ClusterBridge | None] = web.AppKey("cluster")
+SPMT = web.AppKey("spmt", SpmtServices)

@@ -2,9 +2,9 @@
 
 from aiohttp import web
 
-from . import accounts, health, login, openapi, pages, proctor, student, webrtc
+from . import accounts, health, login, openapi, pages, payments, proctor, spmt, spmt_staff, student, webrtc
 
 
 def setup_routes(app: web.Application) -> None:
-    for module in (login, accounts, student, webrtc, proctor, openapi, health, pages):
+    for module in (login, accounts, student, webrtc, proctor, spmt, spmt_staff, payments, openapi, health, pages):
         module.setup_routes(app)

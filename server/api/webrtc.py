@@ -15,6 +15,7 @@ from ..keys import SERVICES, SETTINGS, STARTER, VERIFIER
 from ..media.peer import OfferError, abandon, answer_offer
 from ..media.sessions import Student
 from .auth import WEB_SESSION, current_user, refuse_during_maintenance
+from .spmt import attempt_target
 
 MAX_SDP = 64 * 1024
 
@@ -35,12 +36,17 @@ async def offer(request: web.Request) -> web.Response:
     sdp = field(body, "sdp", max_len=MAX_SDP * 2)
     if field(body, "type") != "offer":
         raise ApiError(400, "bad_field", "field 'type' must be 'offer'")
-    topic_id = field(body, "topic_id", max_len=128)
     services = request.app[SERVICES]
-    found = services.catalog.topic(topic_id)
-    if found is None:
-        raise ApiError(404, "unknown_topic", f"no topic {topic_id!r} in the catalog")
-    module, topic = found
+    earns_credit = True
+    if body.get("attempt_id") is not None:  # an SPMT attempt's proctoring stream: flags, no credit
+        module, topic = await attempt_target(request, user.id, field(body, "attempt_id", max_len=64))
+        earns_credit = False
+    else:
+        topic_id = field(body, "topic_id", max_len=128)
+        found = services.catalog.topic(topic_id)
+        if found is None:
+            raise ApiError(404, "unknown_topic", f"no topic {topic_id!r} in the catalog")
+        module, topic = found
     check_sdp(sdp)
     fresh = await services.students.get(user.id) or user
     if fresh.enrollment_status != "approved":
@@ -56,7 +62,7 @@ async def offer(request: web.Request) -> web.Response:
         raise ApiError(400, exc.code, str(exc)) from None
     student = Student(user.id, request[WEB_SESSION].id, user.srn, user.name)
     try:
-        stream = await request.app[STARTER].start(student, module, topic, peer, refs)
+        stream = await request.app[STARTER].start(student, module, topic, peer, refs, earns_credit=earns_credit)
     except BaseException:
         await abandon(peer.pc, peer.drains)
         raise

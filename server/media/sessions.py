@@ -42,7 +42,7 @@ class SessionStarter:
         self.cluster = cluster
 
     async def start(self, student: Student, module: Module, topic: Topic, peer: AnsweredPeer,
-                    references: Embeddings) -> LiveStream:
+                    references: Embeddings, *, earns_credit: bool = True) -> LiveStream:
         ledger, uid = self.deps.ledger, student.user_id
         old = self.registry.get_for_user(uid)
         if old is not None:
@@ -52,7 +52,7 @@ class SessionStarter:
         before = (await credited_by_module(self.db, uid)).get(module.id, 0.0)
         session_id = await ledger.start_session(uid, topic.id, module.id, now)
         ctx = StreamContext(session_id, uid, topic.id, module.id, before, float(module.required_seconds),
-                            student.web_session_id, student.srn, student.name, topic.title)
+                            student.web_session_id, student.srn, student.name, topic.title, earns_credit)
         stream = LiveStream(ctx, peer.pc, LatestFrame(peer.video), references, self.deps)
         self._wire(stream)
         await self.registry.add(stream)

@@ -51,6 +51,7 @@ class StreamContext:
     srn: str | None = None  # how proctors' events and flags name the student
     name: str = ""
     topic_title: str = ""
+    earns_credit: bool = True  # False for an SPMT attempt's stream: proctored and flagged, never credited
 
     @property
     def student(self) -> dict[str, Any]:
@@ -83,7 +84,7 @@ class LiveStream:
         self.session = LiveSession(ctx.session_id, deps.policy, deps.clock)
         self.sampler = Sampler(SamplerConfig(ctx.session_id, str(ctx.user_id), references, deps.verify_timeout_s),
                                latest, deps.verifier, deps.clock, deps.metrics)
-        self.recorder = SessionRecorder(ctx.session_id, deps.ledger)
+        self.recorder = SessionRecorder(ctx.session_id, deps.ledger, earns_credit=ctx.earns_credit)
         self.started_at = deps.clock.now()
         self.channel: RTCDataChannel | None = None
         self._task: asyncio.Task[None] | None = None
