@@ -213,8 +213,9 @@ class Spmt:
             out = []
             for r in rows:
                 taken = await _seats_taken(conn, int(r.id), now)
+                cancelled = None if r.cancelled_at is None else float(r.cancelled_at)
                 out.append(Slot(int(r.id), str(r.module_id), float(r.start_at), int(r.minutes), int(r.capacity),
-                                max(0, int(r.capacity) - taken), None if r.cancelled_at is None else float(r.cancelled_at)))
+                                max(0, int(r.capacity) - taken), cancelled))
         return out
 
     async def cancel_slot(self, slot_id: int, by_user_id: int | None = None) -> int:
@@ -435,7 +436,8 @@ class Spmt:
             seat = b.status == "awaiting_payment" and b.cancelled_at is None and (
                 float(b.hold_until) > now or await _seats_taken(conn, int(b.slot_id), now, besides=str(b.id))
                 < int(b.capacity))
-            await audit.append(conn, at=now, action="payment_settled", actor=int(b.user_id), subject=f"order:{order_id}",
+            await audit.append(conn, at=now, action="payment_settled", actor=int(b.user_id),
+                               subject=f"order:{order_id}",
                                details={"booking_id": str(b.id), "payment_id": payment_id,
                                         "amount_paise": int(amount_paise), "provider": str(p.provider)})
             if seat:

@@ -3,8 +3,8 @@
 Times are float epoch seconds (UTC by definition) in DOUBLE PRECISION columns: portable between
 SQLite and PostgreSQL, exact to well under a microsecond, and directly comparable with `Clock.now()`.
 
-Alembic revisions `0001_initial`, `0002_security`, `0003_review` and `0008_spmt` create exactly these tables; `tests/test_ledger.py`
-checks that the migrated schema and this metadata agree, so a change here needs a new revision.
+Alembic revisions `0001_initial`, `0002_security`, `0003_review` and `0008_spmt` create exactly these tables;
+`tests/test_ledger.py` checks that the migrated schema and this metadata agree, so a change here needs a new revision.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -419,7 +420,7 @@ class SpmtQuestionRow(Base):
     text: Mapped[str] = mapped_column(String)
     choices: Mapped[str] = mapped_column(String)  # JSON list of strings
     answer: Mapped[int] = mapped_column(Integer)  # index into choices
-    retired: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    retired: Mapped[bool] = mapped_column(Boolean, server_default=false())  # `text` is a column here
     created_at: Mapped[float] = mapped_column(Double)
 
 

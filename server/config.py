@@ -54,6 +54,7 @@ class Settings:
     payment_provider: str = "test"  # test (no money moves; test-pay confirms) or razorpay
     razorpay_key_id: str = ""
     razorpay_key_secret: str = ""
+    razorpay_api_url: str = "https://api.razorpay.com/v1"  # orders and refunds go here
     payment_webhook_secret: str = ""  # HMAC-SHA256 key of the gateway's webhooks; "" refuses them all
     payment_webhook_tolerance_s: float = 300.0  # older (or future) webhook events are refused as stale
 

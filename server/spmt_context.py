@@ -31,7 +31,8 @@ async def spmt_context(app: web.Application) -> AsyncIterator[None]:
     razorpay = None
     provider: PaymentProvider
     if settings.payment_provider == "razorpay":
-        razorpay = RazorpayProvider(settings.razorpay_key_id, settings.razorpay_key_secret)
+        razorpay = RazorpayProvider(settings.razorpay_key_id, settings.razorpay_key_secret,
+                                    base_url=settings.razorpay_api_url)
         await razorpay.start()
         provider = razorpay
     else:

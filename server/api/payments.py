@@ -12,8 +12,14 @@ import logging
 
 from aiohttp import web
 
-from proctor.payments import CURRENCY, EVENT_ID_HEADER, SIGNATURE_HEADER, WebhookRejected, new_test_payment_id, \
-    verify_webhook
+from proctor.payments import (
+    CURRENCY,
+    EVENT_ID_HEADER,
+    SIGNATURE_HEADER,
+    WebhookRejected,
+    new_test_payment_id,
+    verify_webhook,
+)
 from proctor.spmt import Refused, iso
 from proctor.users import Role
 
@@ -71,7 +77,8 @@ _RECEIPT = """<!doctype html>
 <body><main class="receipt"><h1>Payment receipt</h1><dl>
 <dt>Order</dt><dd>{order}</dd><dt>Payment</dt><dd>{payment}</dd><dt>Student</dt><dd>{student}</dd>
 <dt>Module test</dt><dd>{module}</dd><dt>Slot</dt><dd>{slot} (UTC)</dd><dt>Amount</dt><dd>₹{rupees} ({paise} paise)</dd>
-<dt>Payment status</dt><dd>{status}</dd><dt>Booking</dt><dd>{booking}</dd></dl><p><a href="/">Back</a></p></main></body></html>
+<dt>Payment status</dt><dd>{status}</dd><dt>Booking</dt><dd>{booking}</dd></dl>
+<p><a href="/">Back</a></p></main></body></html>
 """
 
 
