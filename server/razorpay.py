@@ -6,6 +6,7 @@ webhook (`proctor.payments.verify_webhook`), never from the page.
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import aiohttp
@@ -19,13 +20,14 @@ class RazorpayProvider:
     name = "razorpay"
 
     def __init__(self, key_id: str, key_secret: str, *, base_url: str = API, timeout_s: float = 10.0) -> None:
-        self._auth = aiohttp.BasicAuth(key_id, key_secret)
+        token = base64.b64encode(f"{key_id}:{key_secret}".encode()).decode("ascii")
+        self._headers = {"Authorization": f"Basic {token}"}
         self._base = base_url.rstrip("/")
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._http: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
-        self._http = aiohttp.ClientSession(timeout=self._timeout, auth=self._auth)
+        self._http = aiohttp.ClientSession(timeout=self._timeout, headers=self._headers)
 
     async def aclose(self) -> None:
         if self._http is not None:
