@@ -11,6 +11,7 @@ import { LiveController } from './live.js';
 import { MaintenanceNotice } from './maintenance.js';
 import { renderProgress } from './progress.js';
 import { Security } from './security.js';
+import { TestsView } from './tests.js';
 
 const PENDING_RECHECK_MS = 60000;
 
@@ -31,6 +32,7 @@ const live = new LiveController($('session-card'), camera, {
   refresh: () => refreshProgress(),
 });
 const security = new Security($('security'), { user: () => state.user });
+const tests = new TestsView($('tests-card'), camera);
 const login = new StudentLogin({
   login: $('login-view'),
   activate: $('activate-view'),
@@ -62,6 +64,7 @@ function showLogin(message = '') {
   clearInterval(state.pendingTimer);
   camera.close();
   security.leave();
+  tests.leave().catch(() => {});
   login.showLoggedOut(message);
 }
 
@@ -86,6 +89,7 @@ async function enterApp(data, how = {}) {
   // found now, not when the student presses Start.
   camera.open().catch(() => { /* the camera card explains */ });
   await loadModules();
+  await tests.enter();
 }
 
 function setEnrollment(value) {
@@ -158,6 +162,7 @@ $('logout-btn').addEventListener('click', async () => {
   btn.disabled = true;
   try {
     await live.stop(); // end a running session properly before the login goes away
+    await tests.leave();
     await api.post('/api/auth/logout');
     setCsrfToken(null);
     showLogin('You have logged out.');

@@ -38,15 +38,17 @@ class CameraError extends Error {
 export class LiveStream {
   /**
    * @param {object} opts
-   * @param {string} opts.topicId
+   * @param {string} [opts.topicId]
+   * @param {string} [opts.attemptId]  instead of a topic: a module test's proctoring stream (no credit)
    * @param {import('./camera.js').Camera} opts.camera  shared camera (opened on demand)
    * @param {object} opts.on  callbacks, all optional:
    *   connecting(), session(sessionId), open(), status(msg),
    *   reconnecting({delayMs, connectedBefore, why}), ended(reason) — the server ended it,
    *   failed(error) — gave up (error.name === 'CameraError' carries the DOMException in .cause)
    */
-  constructor({ topicId, camera, on }) {
+  constructor({ topicId, attemptId, camera, on }) {
     this.topicId = topicId;
+    this.attemptId = attemptId ?? null;
     this.camera = camera;
     this.on = on;
     this.generation = 0;
@@ -162,7 +164,7 @@ export class LiveStream {
       const answer = await api.post('/api/webrtc/offer', {
         sdp: pc.localDescription.sdp,
         type: 'offer',
-        topic_id: this.topicId,
+        ...(this.attemptId ? { attempt_id: this.attemptId } : { topic_id: this.topicId }),
       }, { timeoutMs: OFFER_TIMEOUT_MS });
       if (this.stale(gen)) {
         // Stop was pressed while the offer was in flight: don't leave a session behind.
