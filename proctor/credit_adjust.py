@@ -51,7 +51,13 @@ def _row(r: Any) -> CreditAdjustment:
 
 def check_adjustment(seconds: float, reason: str) -> tuple[float, str]:
     """The cleaned (seconds, reason), or ValueError saying what is wrong."""
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not math.isfinite(seconds):
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        raise ValueError("seconds must be a finite number")
+    try:
+        seconds = float(seconds)
+    except OverflowError:
+        raise ValueError(f"one adjustment moves at most {MAX_ABS_SECONDS} seconds") from None
+    if not math.isfinite(seconds):
         raise ValueError("seconds must be a finite number")
     if seconds == 0:
         raise ValueError("seconds must not be zero")

@@ -27,11 +27,24 @@ def refused(exc: Refused) -> ApiError:
     return ApiError(STATUS.get(exc.code, 409), exc.code, exc.message)
 
 
+MAX_ID = 2**31 - 1  # ids beyond a 32-bit integer do not exist (and would overflow SQLite's binding)
+
+
 def _int_path(request: web.Request, name: str) -> int:
     try:
-        return int(request.match_info[name])
+        value = int(request.match_info[name])
     except ValueError:
-        raise ApiError(404, "not_found", f"no such {name.removesuffix('_id')}") from None
+        value = -1
+    if not 0 < value <= MAX_ID:
+        raise ApiError(404, "not_found", f"no such {name.removesuffix('_id')}")
+    return value
+
+
+def _id_field(body: dict[str, Any], name: str) -> int:
+    value = field(body, name, int)
+    if isinstance(value, bool) or not 0 <= value <= MAX_ID:
+        raise ApiError(400, "bad_field", f"field {name!r} must be a positive integer id")
+    return int(value)
 
 
 async def overview(request: web.Request) -> web.Response:
@@ -59,7 +72,7 @@ async def book(request: web.Request) -> web.Response:
     await refuse_during_maintenance(request)
     body = await read_json(request)
     module_id = field(body, "module_id", max_len=128)
-    slot_id = field(body, "slot_id", int)
+    slot_id = _id_field(body, "slot_id")
     try:
         booking = await request.app[SPMT].bookings.book(user.id, module_id, slot_id)
     except Refused as exc:
@@ -79,7 +92,7 @@ async def cancel(request: web.Request) -> web.Response:
 async def reschedule(request: web.Request) -> web.Response:
     user = current_user(request, Role.STUDENT)
     await refuse_during_maintenance(request)
-    slot_id = field(await read_json(request), "slot_id", int)
+    slot_id = _id_field(await read_json(request), "slot_id")
     try:
         booking = await request.app[SPMT].bookings.reschedule(user.id, request.match_info["booking_id"], slot_id)
     except Refused as exc:
@@ -128,7 +141,7 @@ async def get_attempt(request: web.Request) -> web.Response:
 async def answer(request: web.Request) -> web.Response:
     user = current_user(request, Role.STUDENT)
     question_id = _int_path(request, "question_id")
-    choice = field(await read_json(request), "choice", int)
+    choice = _id_field(await read_json(request), "choice")
     try:
         await request.app[SPMT].attempts.answer(user.id, request.match_info["attempt_id"], question_id, choice)
     except Refused as exc:

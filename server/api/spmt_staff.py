@@ -73,6 +73,8 @@ async def add_slot(request: web.Request) -> web.Response:
     module_id = field(body, "module_id", max_len=128)
     start = _start(field(body, "start", max_len=64))
     minutes, capacity = field(body, "minutes", int), field(body, "capacity", int)
+    if isinstance(minutes, bool) or isinstance(capacity, bool):
+        raise ApiError(400, "bad_field", "minutes and capacity must be integers")
     try:
         slot = await request.app[SPMT].bookings.add_slot(module_id, start, minutes, capacity, user.id)
     except ValueError as exc:
@@ -84,9 +86,12 @@ async def cancel_slot(request: web.Request) -> web.Response:
     user = admin(request)
     try:
         slot_id = int(request.match_info["slot_id"])
-        count = await request.app[SPMT].bookings.cancel_slot(slot_id, user.id)
     except ValueError:
-        raise ApiError(404, "not_found", "no such slot") from None
+        slot_id = -1
+    if not 0 < slot_id < 2**31:
+        raise ApiError(404, "not_found", "no such slot")
+    try:
+        count = await request.app[SPMT].bookings.cancel_slot(slot_id, user.id)
     except Refused as exc:
         raise refused(exc) from None
     return web.json_response({"slot_id": slot_id, "bookings_cancelled": count})
