@@ -261,7 +261,7 @@ export class TestsView {
       const input = el('input', { type: 'radio', name, id, value: String(i), checked: q.choice === i,
         disabled: !this.streamLive });
       input.addEventListener('change', () => this.answer(q, i));
-      return el('li', {}, input, el('label', { htmlFor: id, text: c }));
+      return el('li', {}, input, el('label', { for: id, text: c }));
     }));
     show(part(this.root, 'wait-camera'), !this.streamLive);
   }
