@@ -11,15 +11,18 @@ import pytest
 
 from proctor.catalog import load_catalog
 from proctor.clock import FakeClock
+from proctor.credit import CreditPolicy, Reason, Sample
 from proctor.credit_adjust import adjust, adjustments_of
 from proctor.db import Database
 from proctor.ledger import Ledger
 from proctor.outbox import OutboxSender, list_outbox
 from proctor.payments import TestProvider, WebhookRejected, new_test_payment_id, sign, verify_webhook
 from proctor.progress import credited_by_module
+from proctor.session import LiveSession
 from proctor.spmt import Refused, Spmt, SpmtConfig
 from proctor.spmt_attempts import Attempts, BankError, Question, attempt_topic, demo_banks, parse_bank, score
 from proctor.students import Students
+from server.media.recorder import SessionRecorder
 
 T0 = 1_800_000_000.0
 MODULE = "a-corporate-economic-laws"
@@ -315,3 +318,19 @@ def test_webhooks_must_be_signed_fresh_and_named() -> None:
     with pytest.raises(WebhookRejected) as exc:  # no secret configured: nothing is trusted
         verify_webhook(body, sign("", body), "evt_1", secret="", now=T0, tolerance_s=300)
     assert exc.value.code == "unsigned"
+
+
+@pytest.mark.parametrize("earns", [True, False])
+async def test_a_test_stream_is_sampled_but_never_credited(rig: Rig, earns: bool) -> None:
+    uid = await rig.student("S1", hours=0)
+    ledger = Ledger(rig.db)
+    topic = "a-companies-act-2013" if earns else attempt_topic("x")
+    sid = await ledger.start_session(uid, topic, MODULE, T0)
+    session = LiveSession(sid, CreditPolicy(sample_interval_s=1.0, max_gap_s=2.5, flag_after=3), rig.clock)
+    recorder = SessionRecorder(sid, ledger, earns_credit=earns)
+    for _ in range(4):
+        sample = Sample(rig.clock.now(), Reason.OK, 0.9)
+        await recorder.write(session.record_sample(sample), session, sample)
+        rig.clock.advance(1.0)
+    credited = (await credited_by_module(rig.db, uid)).get(MODULE, 0.0)
+    assert credited == (pytest.approx(3.0) if earns else 0.0)

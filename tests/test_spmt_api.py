@@ -12,6 +12,7 @@ import pytest
 from aiohttp import web
 
 from proctor.clock import FakeClock
+from proctor.credit_adjust import adjust
 from proctor.ledger import Ledger
 from proctor.passwords import hash_password
 from proctor.payments import sign
@@ -158,7 +159,6 @@ async def test_razorpay_orders_and_signed_webhooks(aiohttp_client: Any, engine: 
     mad = await rig.app[SERVICES].students.get_by_srn("MAD001")
     await rig.post("/api/auth/logout")
     slot = await spmt.add_slot(MODULE, rig.clock.now() + 86400, 30, 5)
-    from proctor.credit_adjust import adjust
     await adjust(spmt.db, rig.clock, user_id=mad.id, module_id=MODULE, seconds=HOURS_40, reason="t", by_user_id=None)
     h = {"X-CSRF-Token": await login(rig)}
     booking = await (await rig.post("/api/spmt/bookings", headers=h,
