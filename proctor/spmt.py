@@ -44,6 +44,7 @@ MAX_SLOT_MINUTES = 600
 MAX_CAPACITY = 10_000
 # Statuses that may still hold a seat (awaiting_payment only until its hold runs out).
 _HOLDING = ("awaiting_payment", "paid", "used")
+_EARLIEST, _LATEST = 946_684_800.0, 4_102_444_800.0  # 2000-01-01 and 2100-01-01 UTC
 
 
 @dataclass(frozen=True)
@@ -184,8 +185,8 @@ class Spmt:
                        by_user_id: int | None = None) -> Slot:
         if self.catalog.module(module_id) is None:
             raise ValueError(f"no module {module_id!r} in the catalog")
-        if not math.isfinite(start_at):
-            raise ValueError("start must be a finite time")
+        if not (math.isfinite(start_at) and _EARLIEST <= start_at <= _LATEST):
+            raise ValueError("start must be between the years 2000 and 2100")
         if not 1 <= minutes <= MAX_SLOT_MINUTES:
             raise ValueError(f"minutes must be between 1 and {MAX_SLOT_MINUTES}")
         if not 1 <= capacity <= MAX_CAPACITY:

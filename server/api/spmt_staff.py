@@ -64,7 +64,10 @@ def _start(value: str) -> float:
                                          "2027-04-11T10:00+05:30") from None
     if dt.tzinfo is None:
         raise ApiError(400, "bad_field", "'start' needs a UTC offset (e.g. Z or +05:30)")
-    return dt.timestamp()
+    try:
+        return dt.timestamp()
+    except (OverflowError, ValueError):
+        raise ApiError(400, "bad_field", "'start' is out of range") from None
 
 
 async def add_slot(request: web.Request) -> web.Response:
