@@ -8,7 +8,8 @@ past the slot's late-entry limit). Seats are counted inside the booking's write 
 holds the database write lock (SQLite `BEGIN IMMEDIATE`; PostgreSQL the audit chain's advisory lock
 plus `FOR UPDATE` on the slot), so concurrent bookings of the last seat never oversell.
 
-The attempt itself (question banks, drawing, answering, scoring) is `proctor.spmt_attempts`.
+The attempt itself (question banks, drawing, answering, scoring) is `proctor.spmt_attempts`; the
+records both read back (settings, slots, bookings, seat counting) are `proctor.spmt_records`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import logging
 import math
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -28,8 +28,24 @@ from proctor.catalog import Catalog
 from proctor.clock import Clock
 from proctor.db import Database
 from proctor.outbox import SmsSender
-from proctor.payments import CURRENCY, Order, PaymentProvider, ProviderError
+from proctor.payments import CURRENCY, PaymentProvider, ProviderError
 from proctor.progress import credited_by_module
+from proctor.spmt_records import (
+    EARLIEST,
+    FEE_PAISE,
+    HOLDING,
+    LATEST,
+    MAX_CAPACITY,
+    MAX_SLOT_MINUTES,
+    Booking,
+    Refused,
+    Slot,
+    SpmtConfig,
+    booking_query,
+    booking_row,
+    iso,
+    seats_taken,
+)
 from proctor.tables import payment_events as _PE
 from proctor.tables import payments as _PAY
 from proctor.tables import spmt_attempts as _AT
@@ -39,111 +55,7 @@ from proctor.tables import users as _USERS
 
 log = logging.getLogger("proctor.spmt")
 
-FEE_PAISE = 50_000  # ₹500 per module
-MAX_SLOT_MINUTES = 600
-MAX_CAPACITY = 10_000
-# Statuses that may still hold a seat (awaiting_payment only until its hold runs out).
-_HOLDING = ("awaiting_payment", "paid", "used")
-_EARLIEST, _LATEST = 946_684_800.0, 4_102_444_800.0  # 2000-01-01 and 2100-01-01 UTC
-
-
-@dataclass(frozen=True)
-class SpmtConfig:
-    """The operator's SPMT settings (docs/configuration.md)."""
-
-    late_entry_s: float = 15 * 60  # booking and starting stay open this long after a slot starts
-    cancel_cutoff_s: float = 60 * 60  # cancel or reschedule only until this long before the start
-    payment_hold_s: float = 15 * 60  # an unpaid booking keeps its seat this long
-    fee_paise: int = FEE_PAISE
-    questions_per_test: int = 20
-
-
-class Refused(Exception):
-    """A request the rules refuse; `code` is the API's error code."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-def iso(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-@dataclass(frozen=True)
-class Slot:
-    id: int
-    module_id: str
-    start_at: float
-    minutes: int
-    capacity: int
-    seats_left: int
-    cancelled_at: float | None
-
-    @property
-    def end_at(self) -> float:
-        return self.start_at + 60 * self.minutes
-
-    def to_json(self) -> dict[str, Any]:
-        return {"slot_id": self.id, "module_id": self.module_id, "start": iso(self.start_at),
-                "minutes": self.minutes, "seats_left": self.seats_left, "capacity": self.capacity,
-                "cancelled": self.cancelled_at is not None}
-
-
-@dataclass(frozen=True)
-class Booking:
-    id: str
-    user_id: int
-    module_id: str
-    slot_id: int
-    status: str  # as stored, except an unpaid booking past its hold reads 'expired'
-    fee_paise: int
-    hold_until: float
-    created_at: float
-    slot_start: float
-    slot_minutes: int
-    order: Order | None
-    payment_status: str | None
-    payment_id: str | None
-    attempt_id: str | None
-
-    def to_json(self) -> dict[str, Any]:
-        payment = None if self.order is None else {**self.order.to_json(), "status": self.payment_status,
-                                                    "receipt_url": f"/receipt/{self.order.order_id}"}
-        return {"booking_id": self.id, "module_id": self.module_id, "slot_id": self.slot_id, "status": self.status,
-                "start": iso(self.slot_start), "minutes": self.slot_minutes, "fee_paise": self.fee_paise,
-                "hold_until": iso(self.hold_until), "payment": payment, "attempt_id": self.attempt_id}
-
-
-def _booking_query() -> Any:
-    return (
-        select(_BK, _SL.c.start_at.label("slot_start"), _SL.c.minutes.label("slot_minutes"),
-               _PAY.c.order_id, _PAY.c.amount_paise, _PAY.c.currency, _PAY.c.provider,
-               _PAY.c.status.label("payment_status"), _PAY.c.payment_id, _AT.c.id.label("attempt_id"))
-        .select_from(_BK.join(_SL, _BK.c.slot_id == _SL.c.id).outerjoin(_PAY, _PAY.c.booking_id == _BK.c.id)
-                     .outerjoin(_AT, _AT.c.booking_id == _BK.c.id))
-    )
-
-
-def _booking(r: Any, now: float) -> Booking:
-    status = str(r.status)
-    if status == "awaiting_payment" and float(r.hold_until) <= now:
-        status = "expired"
-    order = None if r.order_id is None else Order(str(r.order_id), int(r.amount_paise), str(r.currency),
-                                                  str(r.provider))
-    return Booking(str(r.id), int(r.user_id), str(r.module_id), int(r.slot_id), status, int(r.fee_paise),
-                   float(r.hold_until), float(r.created_at), float(r.slot_start), int(r.slot_minutes), order,
-                   None if r.payment_status is None else str(r.payment_status),
-                   None if r.payment_id is None else str(r.payment_id),
-                   None if r.attempt_id is None else str(r.attempt_id))
-
-
-async def _seats_taken(conn: AsyncConnection, slot_id: int, now: float, *, besides: str | None = None) -> int:
-    rows = (await conn.execute(
-        select(_BK.c.id, _BK.c.status, _BK.c.hold_until).where(_BK.c.slot_id == slot_id, _BK.c.status.in_(_HOLDING))
-    )).all()
-    return sum(1 for r in rows if r.id != besides and (r.status != "awaiting_payment" or float(r.hold_until) > now))
+__all__ = ["FEE_PAISE", "Booking", "Refused", "Settled", "Slot", "Spmt", "SpmtConfig", "iso"]
 
 
 @dataclass(frozen=True)
@@ -185,7 +97,7 @@ class Spmt:
                        by_user_id: int | None = None) -> Slot:
         if self.catalog.module(module_id) is None:
             raise ValueError(f"no module {module_id!r} in the catalog")
-        if not (math.isfinite(start_at) and _EARLIEST <= start_at <= _LATEST):
+        if not (math.isfinite(start_at) and EARLIEST <= start_at <= LATEST):
             raise ValueError("start must be between the years 2000 and 2100")
         if not 1 <= minutes <= MAX_SLOT_MINUTES:
             raise ValueError(f"minutes must be between 1 and {MAX_SLOT_MINUTES}")
@@ -213,7 +125,7 @@ class Spmt:
             rows = (await conn.execute(query)).all()
             out = []
             for r in rows:
-                taken = await _seats_taken(conn, int(r.id), now)
+                taken = await seats_taken(conn, int(r.id), now)
                 cancelled = None if r.cancelled_at is None else float(r.cancelled_at)
                 out.append(Slot(int(r.id), str(r.module_id), float(r.start_at), int(r.minutes), int(r.capacity),
                                 max(0, int(r.capacity) - taken), cancelled))
@@ -258,7 +170,7 @@ class Spmt:
         rows = (await conn.execute(
             select(_BK.c.id, _BK.c.status, _BK.c.hold_until, _SL.c.start_at, _SL.c.minutes, _AT.c.submitted_at)
             .select_from(_BK.join(_SL, _BK.c.slot_id == _SL.c.id).outerjoin(_AT, _AT.c.booking_id == _BK.c.id))
-            .where(_BK.c.user_id == user_id, _BK.c.module_id == module_id, _BK.c.status.in_(_HOLDING))
+            .where(_BK.c.user_id == user_id, _BK.c.module_id == module_id, _BK.c.status.in_(HOLDING))
         )).all()
         for r in rows:
             end = float(r.start_at) + 60 * int(r.minutes)
@@ -278,7 +190,7 @@ class Spmt:
             raise Refused("slot_cancelled", "that slot was cancelled")
         if now >= float(slot.start_at) + self.config.late_entry_s:
             raise Refused("booking_closed", "booking for that slot has closed")
-        if await _seats_taken(conn, slot_id, now) >= int(slot.capacity):
+        if await seats_taken(conn, slot_id, now) >= int(slot.capacity):
             raise Refused("slot_full", "that slot has no seats left")
         return slot
 
@@ -322,17 +234,17 @@ class Spmt:
 
     async def get_booking(self, booking_id: str) -> Booking | None:
         async with self.db.engine.connect() as conn:
-            r = (await conn.execute(_booking_query().where(_BK.c.id == booking_id))).first()
-        return None if r is None else _booking(r, self.clock.now())
+            r = (await conn.execute(booking_query().where(_BK.c.id == booking_id))).first()
+        return None if r is None else booking_row(r, self.clock.now())
 
     async def bookings(self, user_id: int | None = None, limit: int = 500) -> list[Booking]:
         """Newest first; one student's when `user_id` is given."""
-        query = _booking_query().order_by(_BK.c.created_at.desc()).limit(limit)
+        query = booking_query().order_by(_BK.c.created_at.desc()).limit(limit)
         if user_id is not None:
             query = query.where(_BK.c.user_id == user_id)
         now = self.clock.now()
         async with self.db.engine.connect() as conn:
-            return [_booking(r, now) for r in (await conn.execute(query)).all()]
+            return [booking_row(r, now) for r in (await conn.execute(query)).all()]
 
     async def _owned(self, conn: AsyncConnection, user_id: int, booking_id: str) -> Any:
         b = (await conn.execute(select(_BK, _SL.c.start_at).select_from(_BK.join(_SL, _BK.c.slot_id == _SL.c.id))
@@ -435,7 +347,7 @@ class Spmt:
                                     .where(_BK.c.id == p.booking_id))).first()
             assert b is not None
             seat = b.status == "awaiting_payment" and b.cancelled_at is None and (
-                float(b.hold_until) > now or await _seats_taken(conn, int(b.slot_id), now, besides=str(b.id))
+                float(b.hold_until) > now or await seats_taken(conn, int(b.slot_id), now, besides=str(b.id))
                 < int(b.capacity))
             await audit.append(conn, at=now, action="payment_settled", actor=int(b.user_id),
                                subject=f"order:{order_id}",

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from proctor import audit
 from proctor.clock import Clock
 from proctor.db import Database
-from proctor.spmt import Refused, SpmtConfig, iso
+from proctor.spmt_records import Refused, SpmtConfig, iso
 from proctor.tables import flags as _FL
 from proctor.tables import live_sessions as _LS
 from proctor.tables import spmt_attempt_questions as _AQ
