@@ -66,6 +66,18 @@ ACTIONS = frozenset(
         "enrollment_approved",
         "enrollment_rejected",
         "photo_viewed",
+        # 0008: explicit credit adjustments; SPMT slots, bookings, payments, question banks, attempts
+        "credit_adjusted",
+        "spmt_slot_added",
+        "spmt_slot_cancelled",
+        "spmt_booked",
+        "spmt_booking_cancelled",
+        "spmt_rescheduled",
+        "payment_settled",
+        "payment_refunded",
+        "spmt_questions_imported",
+        "spmt_attempt_started",
+        "spmt_attempt_scored",
     }
 )
 

@@ -11,6 +11,7 @@ import math
 
 from sqlalchemy import func, select
 
+from proctor.credit_adjust import adjusted_by_module
 from proctor.db import Database
 from proctor.tables import adjustments as _ADJ
 from proctor.tables import credited_intervals as _CI
@@ -84,8 +85,11 @@ async def credited_by_topic(db: Database, user_id: int) -> dict[str, float]:
 
 
 async def credited_by_module(db: Database, user_id: int) -> dict[str, float]:
-    """module_id → the sum of its topics' net credited seconds (see `credited_by_topic`)."""
+    """module_id → the sum of its topics' net credited seconds (see `credited_by_topic`) plus the
+    module's explicit adjustments (`proctor.credit_adjust`), never below zero."""
     out: dict[str, float] = {}
     for (module, _topic), seconds in (await _net_by_topic(db, user_id)).items():
         out[module] = out.get(module, 0.0) + seconds
+    for module, seconds in (await adjusted_by_module(db, user_id)).items():
+        out[module] = max(0.0, out.get(module, 0.0) + seconds)
     return out

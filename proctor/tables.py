@@ -9,6 +9,8 @@ change here needs a new revision.
 Alembic revisions `0001_initial`, `0002_security`, `0003_review` and `0005_study` create exactly these
 tables; `tests/test_ledger.py` checks that the migrated schema and this metadata agree, so a change here
 needs a new revision.
+Alembic revisions `0001_initial`, `0002_security`, `0003_review` and `0008_spmt` create exactly these tables;
+`tests/test_ledger.py` checks that the migrated schema and this metadata agree, so a change here needs a new revision.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -328,6 +331,147 @@ class ElectiveChoiceRow(Base):
     module_id: Mapped[str] = mapped_column(String)
     chosen_at: Mapped[float] = mapped_column(Double)
     chosen_by: Mapped[int | None] = mapped_column(Integer)  # no FK, like the audit log's actor
+class CreditAdjustmentRow(Base):
+    """An admin's explicit correction of a module's credit (0008): signed seconds, with the reason.
+
+    Append-only; a wrong adjustment is undone by another one. Unlike `adjustments` (time voided
+    inside one session by a confirmed flag), it belongs to no session.
+    """
+
+    __tablename__ = "credit_adjustments"
+    __table_args__ = (CheckConstraint("seconds <> 0", name="seconds"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)  # the student
+    module_id: Mapped[str] = mapped_column(String)
+    seconds: Mapped[float] = mapped_column(Double)  # positive grants, negative removes
+    reason: Mapped[str] = mapped_column(String)
+    by_user_id: Mapped[int | None] = mapped_column(Integer)  # the admin; None from the CLI; no FK
+    at: Mapped[float] = mapped_column(Double)
+
+
+SPMT_BOOKING_STATUSES = ("awaiting_payment", "paid", "used", "cancelled", "slot_cancelled", "expired")
+PAYMENT_STATUSES = ("created", "paid", "refunded")
+
+
+class SpmtSlotRow(Base):
+    """A test sitting (0008): `capacity` seats from `start_at` (UTC epoch) for `minutes`."""
+
+    __tablename__ = "spmt_slots"
+    __table_args__ = (
+        CheckConstraint("capacity > 0", name="capacity"),
+        CheckConstraint("minutes > 0", name="minutes"),
+        Index("ix_spmt_slots_module_id_start_at", "module_id", "start_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    module_id: Mapped[str] = mapped_column(String)
+    start_at: Mapped[float] = mapped_column(Double)
+    minutes: Mapped[int] = mapped_column(Integer)
+    capacity: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[float] = mapped_column(Double)
+    cancelled_at: Mapped[float | None] = mapped_column(Double)
+
+
+class SpmtBookingRow(Base):
+    """A student's seat in a slot (0008); it holds the seat while paid, or unpaid until `hold_until`."""
+
+    __tablename__ = "spmt_bookings"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('awaiting_payment', 'paid', 'used', 'cancelled', 'slot_cancelled', 'expired')", name="status"
+        ),
+        Index("ix_spmt_bookings_user_id_module_id", "user_id", "module_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    module_id: Mapped[str] = mapped_column(String)
+    slot_id: Mapped[int] = mapped_column(ForeignKey("spmt_slots.id"), index=True)
+    status: Mapped[str] = mapped_column(String)
+    fee_paise: Mapped[int] = mapped_column(Integer)
+    hold_until: Mapped[float] = mapped_column(Double)
+    created_at: Mapped[float] = mapped_column(Double)
+    updated_at: Mapped[float] = mapped_column(Double)
+
+
+class PaymentRow(Base):
+    """One order for one booking (0008); amounts are integer paise. Settled once per payment id."""
+
+    __tablename__ = "payments"
+    __table_args__ = (
+        CheckConstraint("status IN ('created', 'paid', 'refunded')", name="status"),
+        CheckConstraint("amount_paise > 0", name="amount"),
+    )
+
+    order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    booking_id: Mapped[str] = mapped_column(ForeignKey("spmt_bookings.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    provider: Mapped[str] = mapped_column(String)
+    amount_paise: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String)
+    payment_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[float] = mapped_column(Double)
+    paid_at: Mapped[float | None] = mapped_column(Double)
+    refunded_at: Mapped[float | None] = mapped_column(Double)
+
+
+class PaymentEventRow(Base):
+    """A gateway webhook event already applied (0008): a second delivery of its id is a replay."""
+
+    __tablename__ = "payment_events"
+
+    event_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    payment_id: Mapped[str | None] = mapped_column(String(64))
+    received_at: Mapped[float] = mapped_column(Double)
+
+
+class SpmtQuestionRow(Base):
+    """A multiple-choice question of a module's bank (0008); `--replace` retires, never deletes."""
+
+    __tablename__ = "spmt_questions"
+    __table_args__ = (Index("ix_spmt_questions_module_id_retired", "module_id", "retired"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    module_id: Mapped[str] = mapped_column(String)
+    text: Mapped[str] = mapped_column(String)
+    choices: Mapped[str] = mapped_column(String)  # JSON list of strings
+    answer: Mapped[int] = mapped_column(Integer)  # index into choices
+    retired: Mapped[bool] = mapped_column(Boolean, server_default=false())  # `text` is a column here
+    created_at: Mapped[float] = mapped_column(Double)
+
+
+class SpmtAttemptRow(Base):
+    """One sitting of a booking (0008); scored at submit or when time runs out."""
+
+    __tablename__ = "spmt_attempts"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    booking_id: Mapped[str] = mapped_column(ForeignKey("spmt_bookings.id"), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    module_id: Mapped[str] = mapped_column(String)
+    started_at: Mapped[float] = mapped_column(Double)
+    ends_at: Mapped[float] = mapped_column(Double)
+    submitted_at: Mapped[float | None] = mapped_column(Double)
+    submit_reason: Mapped[str | None] = mapped_column(String)  # submitted or time_up
+    correct: Mapped[int | None] = mapped_column(Integer)
+    total: Mapped[int] = mapped_column(Integer)
+    score_pct: Mapped[float | None] = mapped_column(Double)
+    passed: Mapped[bool | None] = mapped_column(Boolean)
+
+
+class SpmtAttemptQuestionRow(Base):
+    """A question as one attempt shows it (0008): its place, the shuffled choice order, the answer given."""
+
+    __tablename__ = "spmt_attempt_questions"
+
+    attempt_id: Mapped[str] = mapped_column(ForeignKey("spmt_attempts.id"), primary_key=True)
+    question_id: Mapped[int] = mapped_column(ForeignKey("spmt_questions.id"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+    choice_order: Mapped[str] = mapped_column(String)  # JSON list: shown index -> bank choice index
+    choice: Mapped[int | None] = mapped_column(Integer)  # shown index the student picked
+    answered_at: Mapped[float | None] = mapped_column(Double)
 
 
 metadata = Base.metadata
@@ -411,3 +555,11 @@ provisional_intervals = cast(Table, ProvisionalIntervalRow.__table__)
 credit_voids = cast(Table, CreditVoidRow.__table__)
 liveness_challenges = cast(Table, LivenessChallengeRow.__table__)
 elective_choices = cast(Table, ElectiveChoiceRow.__table__)
+credit_adjustments = cast(Table, CreditAdjustmentRow.__table__)
+spmt_slots = cast(Table, SpmtSlotRow.__table__)
+spmt_bookings = cast(Table, SpmtBookingRow.__table__)
+payments = cast(Table, PaymentRow.__table__)
+payment_events = cast(Table, PaymentEventRow.__table__)
+spmt_questions = cast(Table, SpmtQuestionRow.__table__)
+spmt_attempts = cast(Table, SpmtAttemptRow.__table__)
+spmt_attempt_questions = cast(Table, SpmtAttemptQuestionRow.__table__)

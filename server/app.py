@@ -72,6 +72,7 @@ from .media.stream import LiveStream, StreamDeps
 from .metrics import Metrics
 from .retention import RetentionJob
 from .session_ends import LoginEnd, LoginEnds
+from .spmt_context import spmt_context
 from .verify.local import LocalVerifier
 from .verify.outcome import NodeVerifier
 from .verify.remote import RedisVerifier
@@ -100,6 +101,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     the_clock = clock or SystemClock()
     app.cleanup_ctx.extend([_database(the_clock), _study, _verifier(engine_factory), _live(the_clock)])
     app.cleanup_ctx.extend([_database(the_clock), _background, _verifier(engine_factory), _live(the_clock)])
+    app.cleanup_ctx.extend([_database(the_clock), spmt_context, _verifier(engine_factory), _live(the_clock)])
     app.on_shutdown.append(_close_streams)
     app.on_response_prepare.append(security_headers(settings.https))
     setup_routes(app)

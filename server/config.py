@@ -79,6 +79,18 @@ class Settings:
     export_max_days: int = 366  # the longest date range one export.csv may span
     allowed_origins: list[str] = field(default_factory=list)  # other origins whose pages may open our WebSockets
     redis_secret: str = ""  # shared with the workers: verdicts are HMAC-signed with it; required with redis_url
+    # SPMT (module tests) and payments
+    spmt_late_entry_min: float = 15.0  # booking and starting stay open this long after a slot starts
+    spmt_cancel_cutoff_min: float = 60.0  # cancel or reschedule only until this long before the start
+    spmt_payment_hold_min: float = 15.0  # an unpaid booking keeps its seat this long
+    spmt_questions: int = 20  # questions drawn per test (fewer if the bank is smaller)
+    spmt_demo_bank: bool = True  # install the packaged demo questions for modules with an empty bank
+    payment_provider: str = "test"  # test (no money moves; test-pay confirms) or razorpay
+    razorpay_key_id: str = ""
+    razorpay_key_secret: str = ""
+    razorpay_api_url: str = "https://api.razorpay.com/v1"  # orders and refunds go here
+    payment_webhook_secret: str = ""  # HMAC-SHA256 key of the gateway's webhooks; "" refuses them all
+    payment_webhook_tolerance_s: float = 300.0  # older (or future) webhook events are refused as stale
 
     @property
     def max_gap_s(self) -> float:
@@ -134,6 +146,18 @@ class Settings:
             raise ConfigError("turn_ttl_s must be positive")
         if self.redis_url and not self.redis_secret:
             raise ConfigError("redis_secret is required when redis_url is set (workers sign verdicts with it)")
+        if self.spmt_late_entry_min < 0 or self.spmt_cancel_cutoff_min < 0 or self.spmt_payment_hold_min <= 0:
+            raise ConfigError("spmt_late_entry_min and spmt_cancel_cutoff_min must be ≥ 0, spmt_payment_hold_min > 0")
+        if not 1 <= self.spmt_questions <= 500:
+            raise ConfigError("spmt_questions must be between 1 and 500")
+        if self.payment_provider not in ("test", "razorpay"):
+            raise ConfigError("payment_provider must be test or razorpay")
+        if self.payment_provider == "razorpay" and not (
+                self.razorpay_key_id and self.razorpay_key_secret and self.payment_webhook_secret):
+            raise ConfigError("payment_provider razorpay needs razorpay_key_id, razorpay_key_secret and "
+                              "payment_webhook_secret")
+        if self.payment_webhook_tolerance_s <= 0:
+            raise ConfigError("payment_webhook_tolerance_s must be positive")
         if not 0 < self.port < 65536:
             raise ConfigError(f"port {self.port} is out of range")
         return self

@@ -22,7 +22,10 @@ from proctor.ledger import Ledger
 from proctor.lockout import IpLimiter
 from proctor.logins import Logins
 from proctor.maintenance import Maintenance
+from proctor.payments import PaymentProvider
 from proctor.review import Review
+from proctor.spmt import Spmt
+from proctor.spmt_attempts import Attempts
 from proctor.students import Students
 from proctor.study import Electives
 
@@ -57,6 +60,15 @@ class Services:
     evidence: Evidence
 
 
+@dataclass(frozen=True)
+class SpmtServices:
+    """Module tests: bookings and payments, attempts, and the payment provider they use."""
+
+    bookings: Spmt
+    attempts: Attempts
+    provider: PaymentProvider
+
+
 SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", Metrics)
 SERVICES = web.AppKey("services", Services)
@@ -72,3 +84,4 @@ ELECTIVES = web.AppKey("electives", Electives)
 BACKGROUND = web.AppKey("background", Background)  # work started after answering (e.g. sending a code)
 LIMITS = web.AppKey("limits", Limits)  # rate limits on codes, enrollments and offers
 LOGIN_ENDS = web.AppKey("login_ends", LoginEnds)
+SPMT = web.AppKey("spmt", SpmtServices)

@@ -183,7 +183,8 @@ async def test_maintenance_window_blocks_login_and_streams(rig: Any) -> None:
 
 
 # Every API route, classified. A new route fails this test until it is added here.
-PUBLIC = {("GET", "/api/config"), ("GET", "/api/openapi.json"), ("GET", "/api/maintenance")}
+PUBLIC = {("GET", "/api/config"), ("GET", "/api/openapi.json"), ("GET", "/api/maintenance"),
+          ("POST", "/api/payments/webhook")}  # the webhook's signature is its authentication
 PRE_LOGIN = {("POST", p) for p in ("/api/auth/login", "/api/auth/totp", "/api/auth/otp/request",
                                    "/api/auth/otp/verify", "/api/auth/activate/request", "/api/auth/activate",
                                    "/api/auth/password/forgot", "/api/auth/password/reset")}
@@ -191,7 +192,12 @@ ANY_USER = {("GET", "/api/me"), ("GET", "/api/catalog"), ("GET", "/api/progress"
             ("POST", "/api/auth/password/change"), ("POST", "/api/auth/totp/setup"),
             ("POST", "/api/auth/totp/enable"), ("POST", "/api/auth/totp/disable"), ("POST", "/api/auth/logout"),
             ("DELETE", "/api/auth/sessions/{public_id}"), ("GET", "/api/adjustments")}
-STUDENT_ONLY = {("POST", "/api/enrollment"), ("POST", "/api/webrtc/offer")}
+STUDENT_ONLY = {("POST", "/api/enrollment"), ("POST", "/api/webrtc/offer"), ("GET", "/api/spmt"),
+                ("POST", "/api/spmt/bookings"), ("POST", "/api/spmt/bookings/{booking_id}/cancel"),
+                ("POST", "/api/spmt/bookings/{booking_id}/reschedule"),
+                ("POST", "/api/spmt/bookings/{booking_id}/attempt"), ("GET", "/api/spmt/attempts/{attempt_id}"),
+                ("PUT", "/api/spmt/attempts/{attempt_id}/answers/{question_id}"),
+                ("POST", "/api/spmt/attempts/{attempt_id}/submit"), ("POST", "/api/payments/{order_id}/test-pay")}
 OWNER_OR_STAFF = {("GET", "/api/sessions/{session_id}"), ("POST", "/api/sessions/{session_id}/end")}
 STAFF_ONLY = {("GET", "/api/proctor/sessions"), ("GET", "/api/proctor/events"), ("GET", "/api/proctor/flags"),
               ("POST", "/api/proctor/flags/{flag_id}/review"), ("GET", "/api/proctor/flags/{flag_id}/snapshot"),
@@ -199,13 +205,16 @@ STAFF_ONLY = {("GET", "/api/proctor/sessions"), ("GET", "/api/proctor/events"), 
               ("POST", "/api/proctor/sessions/{session_id}/view"),
               ("DELETE", "/api/proctor/views/{viewer_id}"), ("GET", "/api/proctor/export.csv"),
               ("GET", "/api/proctor/enrollments"), ("GET", "/api/proctor/enrollments/{user_id}/photos/{photo_id}"),
-              ("POST", "/api/proctor/enrollments/{user_id}")}
+              ("POST", "/api/proctor/enrollments/{user_id}"), ("GET", "/api/proctor/spmt"),
+              ("GET", "/api/proctor/spmt/results.csv")}
+ADMIN_ONLY = {("POST", "/api/proctor/spmt/slots"), ("POST", "/api/proctor/spmt/slots/{slot_id}/cancel"),
+              ("POST", "/api/proctor/credit-adjustments")}
 
 
 async def test_authorization_matrix(rig: Any, aiohttp_client: Any) -> None:
     routes = {(r.method, r.resource.canonical) for r in rig.app.router.routes()
               if r.resource is not None and r.resource.canonical.startswith("/api/") and r.method != "HEAD"}
-    assert routes == PUBLIC | PRE_LOGIN | ANY_USER | STUDENT_ONLY | OWNER_OR_STAFF | STAFF_ONLY
+    assert routes == PUBLIC | PRE_LOGIN | ANY_USER | STUDENT_ONLY | OWNER_OR_STAFF | STAFF_ONLY | ADMIN_ONLY
     students = rig.app[SERVICES].students
     for username, role in (("pat", "proctor"), ("ada", "admin")):
         await students.add_staff(username, username.title(), role, hash_password(PASSWORD))
@@ -231,12 +240,15 @@ async def test_authorization_matrix(rig: Any, aiohttp_client: Any) -> None:
                 continue  # would end this client's login mid-matrix; covered in test_api
             url = (path.replace("{session_id}", sid).replace("{public_id}", "0000000000000000")
                    .replace("{flag_id}", "1").replace("{viewer_id}", "v").replace("{user_id}", str(mad.id))
-                   .replace("{photo_id}", "1"))
+                   .replace("{photo_id}", "1").replace("{order_id}", "order_x").replace("{booking_id}", "b")
+                   .replace("{attempt_id}", "a").replace("{question_id}", "1").replace("{slot_id}", "1"))
             resp = await c.request(method, url, headers=h, json={})
             status = resp.status
             if who is None:
                 assert status == 401, (method, path)
             elif (method, path) in STUDENT_ONLY and who in ("pat", "ada"):
+                assert status == 403, (who, method, path, status)
+            elif (method, path) in ADMIN_ONLY and who != "ada":
                 assert status == 403, (who, method, path, status)
             elif (method, path) in STAFF_ONLY and who not in ("pat", "ada"):
                 assert status == 403, (who, method, path, status)  # students never see proctor data

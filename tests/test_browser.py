@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,12 @@ import pytest
 from playwright.async_api import Page, async_playwright, expect
 
 from models.frames import motion_path, photo_to_frame
+from proctor.credit_adjust import adjust
+from proctor.progress import credited_by_module
+from proctor.spmt_attempts import demo_banks
 from server.app import create_app
 from server.config import Settings
-from server.keys import SERVICES
+from server.keys import SERVICES, SPMT
 
 from .browser import FAKE_CAMERA, WAIT_S, Server, api_json, launch, refused_me, screenshot, serve, watch_page
 from .helpers import PASSWORD, enroll_student
@@ -162,3 +166,47 @@ def test_y4m_clip_is_what_chromium_expects(tmp_path: Path) -> None:
     assert (y.shape, cb.shape, cr.shape) == ((480, 640), (240, 320), (240, 320))
     assert (int(y[0, 0]), int(cb[0, 0]), int(cr[0, 0])) == (76, 85, 255)
     assert {int(v) for p in rgb_to_yuv420(grey) for v in np.unique(p)} == {128}
+
+
+@pytest.mark.browser
+async def test_student_books_pays_sits_and_passes_a_module_test(live_server: Server, camera_page: Any,
+                                                                photos: Any) -> None:
+    app, base = live_server
+    services, spmt = app[SERVICES], app[SPMT]
+    module = "a-corporate-economic-laws"
+    mad = await services.students.get_by_srn(SRN)
+    assert mad is not None
+    await adjust(services.db, services.clock, user_id=mad.id, module_id=module, seconds=40 * 3600,
+                 reason="Hours transferred from SPOM v1", by_user_id=None)
+    await spmt.bookings.add_slot(module, time.time() - 60, 30, 5)  # started a minute ago: late entry is open
+    page = await camera_page(photos["madonna"][1])
+    await page.goto(base + "/")
+    await page.locator("#srn").fill(SRN)
+    await page.locator("#password").fill(PASSWORD)
+    await page.locator("#login-btn").click()
+    card = page.locator(f'#tests-modules li[data-module="{module}"]')
+    await expect(card).to_contain_text("Eligible")
+    await expect(page.locator("#adjustments-list")).to_contain_text("Hours transferred from SPOM v1")
+    await card.locator('[data-action="book"]').click()
+    await card.locator('[data-action="pay"]').click()
+    await card.locator('[data-action="start"]').click()
+    await expect(page.locator("#test-screen")).to_be_visible()
+    await expect(page.locator("#test-webcam")).to_have_text("Webcam: verified")
+
+    bank = {q.text: q.choices[q.answer] for q in demo_banks()[module]}
+    total = await page.locator("#test-navigator button").count()
+    assert total == 20
+    for i in range(total):
+        await page.locator("#test-navigator button").nth(i).click()
+        text = await page.locator("#test-q-text").text_content()
+        await page.locator("#test-choices").get_by_label(bank[str(text)], exact=True).check()
+        await expect(page.locator("#test-navigator button").nth(i)).to_have_attribute("data-answered", "true")
+    await expect(page.locator("#test-save-state")).to_contain_text("Saved")
+    await page.locator("#test-submit").click()
+    await expect(page.locator("#test-result")).to_contain_text("Passed: 100% (20 of 20)")
+    await screenshot(page, "browser-spmt-passed.png")
+
+    attempts = await spmt.attempts.find(user_id=mad.id)
+    assert [(a.passed, a.correct, a.submit_reason) for a in attempts] == [(True, 20, "submitted")]
+    # The test's proctoring stream was sampled but earned no learning credit.
+    assert (await credited_by_module(services.db, mad.id))[module] == 40 * 3600

@@ -7,4 +7,9 @@ from . import accounts, health, login, openapi, pages, proctor, student, study, 
 
 def setup_routes(app: web.Application) -> None:
     for module in (login, accounts, student, study, webrtc, proctor, openapi, health, pages):
+from . import accounts, health, login, openapi, pages, payments, proctor, spmt, spmt_staff, student, webrtc
+
+
+def setup_routes(app: web.Application) -> None:
+    for module in (login, accounts, student, webrtc, proctor, spmt, spmt_staff, payments, openapi, health, pages):
         module.setup_routes(app)

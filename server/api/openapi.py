@@ -10,6 +10,8 @@ from typing import Any
 
 from aiohttp import web
 
+from ..keys import SETTINGS
+
 S = dict[str, Any]
 
 
@@ -133,6 +135,7 @@ PATHS: dict[str, dict[str, S]] = {
         obj({"sdp": STR, "type": STR, "session_id": STR}, ["sdp", "type", "session_id"]),
         (403, 404, 409, 429, 503),
         obj({"sdp": STR, "type": {"enum": ["offer"]}, "topic_id": STR}, ["sdp", "type", "topic_id"]))},
+        obj({"sdp": STR, "type": {"enum": ["offer"]}, "topic_id": STR, "attempt_id": STR}, ["sdp", "type"]))},
     "/api/sessions/{session_id}": {"get": {**op("A session's state, credit and flags", SESSION, (404,)),
                                            "parameters": SESSION_ID}},
     "/api/sessions/{session_id}/end": {"post": {**op("End a session", obj({"ok": BOOL, "id": STR}), (403, 404),
@@ -236,7 +239,7 @@ PATHS: dict[str, dict[str, S]] = {
              obj({"action": {"enum": ["approve", "reject"]}, "photo_ids": {"type": "array", "items": INT},
                   "note": STR}, ["action"])),
         "parameters": [USER_ID, CSRF]}},
-    "/api/adjustments": {"get": op("Credit a proctor voided from my time, with the note",
+    "/api/adjustments": {"get": op("Every change to my credit: voided time and admins' adjustments, with notes",
                                    obj({"adjustments": {"type": "array"}}, ["adjustments"]))},
     "/api/content/{path}": {"get": {
         **op("A lesson file listed by the installed pack (HTTP Range: 206, 416)", {}, (404, 416)),
@@ -268,6 +271,84 @@ PATHS: dict[str, dict[str, S]] = {
 }
 
 
+
+def _path(*names: str) -> list[S]:
+    return [{"name": n, "in": "path", "required": True, "schema": STR} for n in names]
+
+
+PAYMENT: S = obj({"order_id": STR, "amount_paise": INT, "currency": STR, "provider": STR, "status": NULLABLE_STR},
+                 ["order_id", "amount_paise", "currency", "provider"])
+BOOKING: S = obj({"booking_id": STR, "module_id": STR, "slot_id": INT, "status": STR, "start": STR, "minutes": INT,
+                  "fee_paise": INT, "payment": {"oneOf": [{"type": "null"}, PAYMENT]}},
+                 ["booking_id", "module_id", "slot_id", "status", "payment"])
+SLOT: S = obj({"slot_id": INT, "module_id": STR, "start": STR, "minutes": INT, "seats_left": INT},
+              ["slot_id", "module_id", "start", "minutes", "seats_left"])
+ATTEMPT: S = obj({"attempt_id": STR, "module_id": STR, "ends_at": STR, "score_pct": NULLABLE_NUM,
+                  "passed": {"type": ["boolean", "null"]}, "correct": {"type": ["integer", "null"]}, "total": INT,
+                  "provisional": BOOL}, ["attempt_id", "module_id", "ends_at", "score_pct", "passed", "total"])
+QUESTIONS: S = {"type": "array", "items": obj({"question_id": INT, "text": STR, "choices": {"type": "array"}},
+                                              ["question_id", "text", "choices"])}
+CSV_OK: S = {"200": {"description": "CSV", "content": {"text/csv": {}}}, **_errors((401, 403))}
+
+PATHS.update({
+    "/api/spmt": {"get": op("Module tests: eligibility per module, bookable slots, my bookings and attempts", obj(
+        {"modules": {"type": "array"}, "slots": {"type": "array", "items": SLOT},
+         "bookings": {"type": "array", "items": BOOKING}}, ["modules", "slots", "bookings"]), (403,))},
+    "/api/spmt/bookings": {"post": op(
+        "Book a slot (the booking awaits payment)", BOOKING, (403, 404, 409, 502, 503),
+        obj({"module_id": STR, "slot_id": INT}, ["module_id", "slot_id"]), status=201)},
+    "/api/spmt/bookings/{booking_id}/cancel": {"post": {
+        **op("Cancel before the cut-off; a paid fee is refunded", BOOKING, (403, 404, 409)),
+        "parameters": [*_path("booking_id"), CSRF]}},
+    "/api/spmt/bookings/{booking_id}/reschedule": {"post": {
+        **op("Move to another slot of the module before the cut-off", BOOKING, (403, 404, 409, 503),
+             obj({"slot_id": INT}, ["slot_id"])),
+        "parameters": [*_path("booking_id"), CSRF]}},
+    "/api/spmt/bookings/{booking_id}/attempt": {"post": {
+        **op("Start (or resume) the test of a paid booking inside its window",
+             {**ATTEMPT, "properties": {**ATTEMPT["properties"], "questions": QUESTIONS}}, (402, 403, 404, 409),
+             status=201),
+        "parameters": [*_path("booking_id"), CSRF]}},
+    "/api/spmt/attempts/{attempt_id}": {"get": {
+        **op("An attempt: its questions and saved answers while running, its result after", ATTEMPT, (403, 404)),
+        "parameters": _path("attempt_id")}},
+    "/api/spmt/attempts/{attempt_id}/answers/{question_id}": {"put": {
+        **op("Save one answer; only while the attempt's proctoring stream is live",
+             obj({"saved": BOOL, "question_id": INT, "choice": INT}, ["saved"]), (403, 404, 409),
+             obj({"choice": INT}, ["choice"])),
+        "parameters": [*_path("attempt_id", "question_id"), CSRF]}},
+    "/api/spmt/attempts/{attempt_id}/submit": {"post": {
+        **op("Submit and score the attempt", ATTEMPT, (403, 404)),
+        "parameters": [*_path("attempt_id"), CSRF]}},
+    "/api/payments/{order_id}/test-pay": {"post": {
+        **op("The test provider's stand-in for a gateway: confirm my order",
+             obj({"outcome": STR, "booking": BOOKING}, ["outcome", "booking"]), (403, 404, 409)),
+        "parameters": [*_path("order_id"), CSRF]}},
+    "/api/payments/webhook": {"post": op(
+        "Gateway webhook (Razorpay's shape): HMAC-SHA256 signed, fresh, never replayed",
+        obj({"outcome": STR}, ["outcome"]), (401, 404, 409), obj({}), auth=False)},
+    "/api/proctor/spmt": {"get": op("Slots, bookings, attempts with flags, and bank sizes (staff)", obj(
+        {"slots": {"type": "array"}, "bookings": {"type": "array"}, "attempts": {"type": "array"}, "banks": obj({})},
+        ["slots", "bookings", "attempts", "banks"]), (403,))},
+    "/api/proctor/spmt/slots": {"post": op(
+        "Add a test slot (admins)", SLOT, (403,),
+        obj({"module_id": STR, "start": STR, "minutes": INT, "capacity": INT},
+            ["module_id", "start", "minutes", "capacity"]), status=201)},
+    "/api/proctor/spmt/slots/{slot_id}/cancel": {"post": {
+        **op("Cancel a slot: bookers are refunded and told by SMS (admins)",
+             obj({"slot_id": INT, "bookings_cancelled": INT}, ["slot_id", "bookings_cancelled"]), (403, 404)),
+        "parameters": [*_path("slot_id"), CSRF]}},
+    "/api/proctor/spmt/results.csv": {"get": {**op("Scored attempts as CSV (staff)", {}, (403,)),
+                                              "responses": CSV_OK}},
+    "/api/proctor/credit-adjustments": {"post": op(
+        "Add or remove a module's credit with a reason the student sees (admins; audited)",
+        obj({"id": INT, "module_id": STR, "seconds": NUM, "reason": STR, "srn": STR},
+            ["id", "module_id", "seconds", "reason"]), (403, 404),
+        obj({"srn": STR, "module_id": STR, "seconds": NUM, "reason": STR}, ["srn", "module_id", "seconds", "reason"]),
+        status=201)},
+})
+
+
 def spec() -> S:
     return {
         "openapi": "3.1.0",
@@ -280,7 +361,10 @@ def spec() -> S:
 
 
 async def openapi_json(request: web.Request) -> web.Response:
-    return web.json_response(spec())
+    doc = spec()
+    if request.app[SETTINGS].payment_provider != "test":  # the route exists only for the test provider
+        doc["paths"] = {p: ops for p, ops in doc["paths"].items() if not p.endswith("/test-pay")}
+    return web.json_response(doc)
 
 
 def setup_routes(app: web.Application) -> None:

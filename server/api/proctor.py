@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from models.aio import cancel_and_wait
+from proctor.credit_adjust import adjustments_of
 from proctor.ledger import UnknownSession
 from proctor.liveness_ledger import challenges
 from proctor.progress import credited_since_by_user
@@ -292,11 +293,18 @@ async def decide_enrollment(request: web.Request) -> web.Response:
 
 
 async def my_adjustments(request: web.Request) -> web.Response:
+    """Every change to my credit, newest first: time a proctor voided ("voided", `seconds` removed from a
+    session) and an admin's explicit adjustments ("adjustment", `seconds` signed, the reason as `note`).
+    `delta_seconds` is the signed effect of each."""
     user = current_user(request)
-    rows = await adjustments_for_user(request.app[SERVICES].db, user.id)
-    return web.json_response({"adjustments": [
-        {"session_id": a.session_id, "topic_id": a.topic_id, "seconds": a.seconds, "note": a.note, "at": a.at}
-        for a in rows]})
+    db = request.app[SERVICES].db
+    voided = [{"kind": "voided", "session_id": a.session_id, "module_id": a.module_id, "topic_id": a.topic_id,
+               "seconds": a.seconds, "delta_seconds": -a.seconds, "note": a.note, "at": a.at}
+              for a in await adjustments_for_user(db, user.id)]
+    explicit = [{"kind": "adjustment", "session_id": None, "module_id": a.module_id, "topic_id": None,
+                 "seconds": a.seconds, "delta_seconds": a.seconds, "note": a.reason, "at": a.at}
+                for a in await adjustments_of(db, user.id)]
+    return web.json_response({"adjustments": sorted(voided + explicit, key=lambda a: -float(a["at"]))})
 
 
 def setup_routes(app: web.Application) -> None:

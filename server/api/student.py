@@ -11,6 +11,7 @@ from aiohttp import web
 from models.decode_pool import PoolBusy
 from models.enroll import EnrollmentError, vectors_to_bytes
 from proctor.liveness_ledger import provisional_seconds, voided_seconds
+from proctor.credit_adjust import adjusted_by_module
 from proctor.passwords import policy_json
 from proctor.progress import credited_by_topic
 from proctor.session_records import session_record
@@ -64,6 +65,15 @@ async def progress(request: web.Request) -> web.Response:
         modules.append({**_module_json(m), "credited_seconds": round(sum(seconds), 3), "topics": topics})
     extras = await progress_extras(request, user, modules)
     return web.json_response({"modules": modules, **extras})
+    adjusted = await adjusted_by_module(services.db, user.id)  # an admin's explicit adjustments
+    modules = []
+    for m in services.catalog.modules:
+        seconds = [round(by_topic.get(t.id, 0.0), 3) for t in m.topics]
+        topics = [{"id": t.id, "title": t.title, "credited_seconds": s} for t, s in zip(m.topics, seconds, strict=True)]
+        extra = round(adjusted.get(m.id, 0.0), 3)
+        modules.append({**_module_json(m), "credited_seconds": round(max(0.0, sum(seconds) + extra), 3),
+                        "adjusted_seconds": extra, "topics": topics})
+    return web.json_response({"modules": modules})
 
 
 def _photo_bytes(item: object, index: int) -> bytes:

@@ -19,6 +19,7 @@ from ..media.sessions import Student
 from ..turn import ice_servers_for
 from .auth import WEB_SESSION, current_user, refuse_during_maintenance
 from .study import check_offer
+from .spmt import attempt_target
 
 MAX_SDP = 64 * 1024
 
@@ -59,7 +60,6 @@ async def offer(request: web.Request) -> web.Response:
     sdp = field(body, "sdp", max_len=MAX_SDP * 2)
     if field(body, "type") != "offer":
         raise ApiError(400, "bad_field", "field 'type' must be 'offer'")
-    topic_id = field(body, "topic_id", max_len=128)
     services = request.app[SERVICES]
     found = services.catalog.topic(topic_id)
     if found is None:
@@ -67,6 +67,16 @@ async def offer(request: web.Request) -> web.Response:
     module, topic = found
     lesson_id = field(body, "lesson_id", required=False, max_len=128)
     activity = await check_offer(request, user, module, topic, lesson_id)  # electives; lesson mode's gate
+    earns_credit = True
+    if body.get("attempt_id") is not None:  # an SPMT attempt's proctoring stream: flags, no credit
+        module, topic = await attempt_target(request, user.id, field(body, "attempt_id", max_len=64))
+        earns_credit = False
+    else:
+        topic_id = field(body, "topic_id", max_len=128)
+        found = services.catalog.topic(topic_id)
+        if found is None:
+            raise ApiError(404, "unknown_topic", f"no topic {topic_id!r} in the catalog")
+        module, topic = found
     check_sdp(sdp)
     if request.app[LIVE].draining:  # shutting down: the page retries, reaching another node
         raise ApiError(503, "draining", "this server is restarting; retrying", {"Retry-After": "1"}, retry_after_s=1)
@@ -86,6 +96,7 @@ async def offer(request: web.Request) -> web.Response:
     try:
         stream = await request.app[STARTER].start(student, module, topic, peer, refs, lesson_id=lesson_id,
                                                   activity=activity)
+        stream = await request.app[STARTER].start(student, module, topic, peer, refs, earns_credit=earns_credit)
     except BaseException:
         await abandon(peer.pc, peer.drains)
         raise

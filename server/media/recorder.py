@@ -29,12 +29,16 @@ class SessionRecorder:
         self.session_id = session_id
         self.ledger = ledger
         self.liveness = liveness
+    def __init__(self, session_id: str, ledger: Ledger, *, earns_credit: bool = True) -> None:
+        self.session_id = session_id
+        self.ledger = ledger
+        self.earns_credit = earns_credit  # False: a test's stream, whose intervals are never written
         self._flag_ids: dict[tuple[str, float], int] = {}  # (kind, started_at) → flag id
 
     async def write(self, update: SessionUpdate, session: LiveSession, sample: Sample | None = None) -> Written:
         sid = self.session_id
         credited_s = 0.0
-        if update.credited is not None:
+        if update.credited is not None and self.earns_credit:
             c = update.credited
             if await self.ledger.append_interval(sid, c.seq, c.start, c.end, lesson_id=c.lesson_id):
                 credited_s = c.end - c.start

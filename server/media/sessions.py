@@ -46,6 +46,7 @@ class SessionStarter:
                     references: Embeddings, *, lesson_id: str | None = None,
                     activity: ActivityGate | None = None) -> LiveStream:
         """`activity` is lesson mode's gate (credit needs a lesson playing); None keeps topic mode."""
+                    references: Embeddings, *, earns_credit: bool = True) -> LiveStream:
         ledger, uid = self.deps.ledger, student.user_id
         old = self.registry.get_for_user(uid)
         if old is not None:
@@ -57,6 +58,8 @@ class SessionStarter:
         ctx = StreamContext(session_id, uid, topic.id, module.id, before, float(module.required_seconds),
                             student.web_session_id, student.srn, student.name, topic.title, lesson_id)
         stream = LiveStream(ctx, peer.pc, LatestFrame(peer.video), references, self.deps, activity=activity)
+                            student.web_session_id, student.srn, student.name, topic.title, earns_credit)
+        stream = LiveStream(ctx, peer.pc, LatestFrame(peer.video), references, self.deps)
         self._wire(stream)
         await self.registry.add(stream)
         if self.cluster is not None:

@@ -65,6 +65,7 @@ class StreamContext:
     name: str = ""
     topic_title: str = ""
     lesson_id: str | None = None  # lesson mode: the lesson the offer named
+    earns_credit: bool = True  # False for an SPMT attempt's stream: proctored and flagged, never credited
 
     @property
     def student(self) -> dict[str, Any]:
@@ -104,6 +105,7 @@ class LiveStream:
                                latest, deps.verifier, deps.clock, deps.metrics)
         self.recorder = SessionRecorder(ctx.session_id, deps.ledger, deps.liveness_ledger)
         self.challenges = ChallengeRelay(gate, self._send, self._publish) if gate is not None else None
+        self.recorder = SessionRecorder(ctx.session_id, deps.ledger, earns_credit=ctx.earns_credit)
         self.started_at = deps.clock.now()
         self.channel: RTCDataChannel | None = None
         self._task: asyncio.Task[None] | None = None

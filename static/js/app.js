@@ -14,6 +14,7 @@ import { MaintenanceNotice } from './maintenance.js';
 import { moduleOfTopic, overallText, renderProgress } from './progress.js';
 import { Security } from './security.js';
 import { StudyPanel } from './study.js';
+import { TestsView } from './tests.js';
 
 const PENDING_RECHECK_MS = 60000;
 
@@ -59,6 +60,7 @@ const electives = new Electives($('electives-card'), () => loadModules().catch((
 const historyView = new History($('history-card'),
   (topicId) => topicOf(state.catalog, topicId)?.title ?? topicId);
 const security = new Security($('security'), { user: () => state.user });
+const tests = new TestsView($('tests-card'), camera);
 const login = new StudentLogin({
   login: $('login-view'),
   activate: $('activate-view'),
@@ -90,6 +92,7 @@ function showLogin(message = '') {
   clearInterval(state.pendingTimer);
   camera.close();
   security.leave();
+  tests.leave().catch(() => {});
   login.showLoggedOut(message);
 }
 
@@ -114,6 +117,7 @@ async function enterApp(data, how = {}) {
   // found now, not when the student presses Start.
   camera.open().catch(() => { /* the camera card explains */ });
   await loadModules();
+  await tests.enter();
 }
 
 function setEnrollment(value) {
@@ -193,6 +197,7 @@ $('logout-btn').addEventListener('click', async () => {
   btn.disabled = true;
   try {
     await live.stop(); // end a running session properly before the login goes away
+    await tests.leave();
     await api.post('/api/auth/logout');
     setCsrfToken(null);
     showLogin('You have logged out.');

@@ -38,7 +38,8 @@ class CameraError extends Error {
 export class LiveStream {
   /**
    * @param {object} opts
-   * @param {string} opts.topicId
+   * @param {string} [opts.topicId]
+   * @param {string} [opts.attemptId]  instead of a topic: a module test's proctoring stream (no credit)
    * @param {import('./camera.js').Camera} opts.camera  shared camera (opened on demand)
    * @param {object} opts.on  callbacks, all optional:
    *   connecting(), session(sessionId), open(), status(msg),
@@ -48,6 +49,9 @@ export class LiveStream {
   constructor({ topicId, lessonId = null, camera, on }) {
     this.topicId = topicId;
     this.lessonId = lessonId;  // lesson mode: credit also needs the lesson playing (sendActivity)
+  constructor({ topicId, attemptId, camera, on }) {
+    this.topicId = topicId;
+    this.attemptId = attemptId ?? null;
     this.camera = camera;
     this.on = on;
     this.generation = 0;
@@ -165,6 +169,7 @@ export class LiveStream {
         type: 'offer',
         topic_id: this.topicId,
         ...(this.lessonId ? { lesson_id: this.lessonId } : {}),
+        ...(this.attemptId ? { attempt_id: this.attemptId } : { topic_id: this.topicId }),
       }, { timeoutMs: OFFER_TIMEOUT_MS });
       if (this.stale(gen)) {
         // Stop was pressed while the offer was in flight: don't leave a session behind.

@@ -16,6 +16,7 @@ import { ExportForm } from './export.js';
 import { FlagFeed } from './flags.js';
 import { SessionGrid } from './grid.js';
 import { Store } from './store.js';
+import { StaffTests } from './tests.js';
 
 const RELOAD_AFTER_START_MS = 1500; // a new session: fetch the list for its title and today's time
 const SAFETY_RELOAD_MS = 5 * 60 * 1000;
@@ -36,6 +37,7 @@ const feed = new FlagFeed($('flags-panel'), store, {
   reload: () => loadFlags().catch(() => {}),
 });
 const enrollments = new Enrollments($('enrollments'));
+const staffTests = new StaffTests($('spmt-panel'));
 new ExportForm($('export'));
 const steps = new LoginSteps($('login-view'), {
   loggedIn: async (data) => enter(data),
@@ -139,6 +141,7 @@ function stopLive() {
   clearTimeout(state.reloadTimer);
   clearInterval(state.safetyTimer);
   enrollments.stop();
+  staffTests.stop();
   drawer.close();
   store.loadSessions({ sessions: [] });
   store.loadFlags({ flags: [] });
@@ -180,6 +183,7 @@ function enter(data) {
   $('dash-title').focus();
   startLive();
   enrollments.start();
+  staffTests.start(state.user);
 }
 
 $('logout-btn').addEventListener('click', async () => {
