@@ -24,8 +24,8 @@ def settings_for(tmp_path: Path, **kw: Any) -> Settings:
     base: dict[str, Any] = {"db": f"sqlite:///{tmp_path / 'proctor.db'}", "sample_interval_s": INTERVAL,
                             "verify_timeout_s": 5.0, "max_wait_ms": 5, "demo": False,
                             # Liveness changes what is credited; its own tests turn it on.
-                            "liveness": False, "liveness_static_check": False}
-                            "content_dir": str(tmp_path / "content"), "demo_content": False}
+                            "liveness": False, "liveness_static_check": False,
+                            "content_dir": str(tmp_path / "content"), "demo_content": False,
                             "redis_secret": REDIS_SECRET,  # used only where a test sets redis_url
                             "drain_timeout_s": 0.0}  # test servers shut down at once; the drain has its own test
     return Settings(**{**base, **kw})
