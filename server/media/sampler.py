@@ -78,14 +78,12 @@ class Sampler:
         return Taken(Sample(at=at, reason=outcome.reason, score=outcome.score), outcome, rgb)
 
     async def run(self, interval: float, live: Callable[[], bool],
-                  on_sample: Callable[[Taken], Awaitable[None]],
-                  pace: Callable[[], float | None] | None = None) -> None:
+                  on_sample: Callable[[Taken], Awaitable[None]], *,
+                  pace: Callable[[], float | None] | None = None,
+                  connect_timeout_s: float | None = None) -> bool:
         """Sample every `interval` of wall time while `live()`; errors of one sample never end the loop.
 
         `pace`, when given and returning a period, samples faster for now (a liveness challenge is open).
-                  on_sample: Callable[[Taken], Awaitable[None]], *, connect_timeout_s: float | None = None) -> bool:
-        """Sample every `interval` of wall time while `live()`; errors of one sample never end the loop.
-
         Nothing is sampled (no rows written) before the first frame. False if none came within
         `connect_timeout_s` (a stream that never connected); None waits for it for ever.
         """
