@@ -13,7 +13,6 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from dataclasses import dataclass
 from typing import Any
 
 from aiortc import RTCDataChannel, RTCPeerConnection
@@ -26,11 +25,10 @@ from proctor.clock import Clock
 from proctor.credit import CreditPolicy
 from proctor.events import EventBus
 from proctor.evidence import Evidence
-from proctor.ledger import Ledger
+from proctor.ledger import Ledger, SessionEnded
 from proctor.liveness import LivenessPolicy
 from proctor.liveness_ledger import LivenessLedger
 from proctor.provisional import ProvisionalCredit
-from proctor.ledger import Ledger, SessionEnded
 from proctor.session import LiveSession, SessionUpdate
 from proctor.session_records import FlagView
 from proctor.users import student_json
@@ -126,18 +124,14 @@ class LiveStream:
     def start(self) -> None:
         self._publish("session_started", topic_id=self.ctx.topic_id, module_id=self.ctx.module_id)
         self.latest.start()
-        gate = self.session.liveness
-        self._task = asyncio.create_task(
-            self.sampler.run(self.deps.policy.sample_interval_s, lambda: self.session.live, self._on_sample,
-                             gate.sample_period if gate is not None else None),
-            self.sampler.run(self.deps.policy.sample_interval_s, lambda: self.session.live and not self._refused,
-                             self._on_sample),
-            name=f"sampler-{self.session_id}")
         self._task = asyncio.create_task(self._sample_loop(), name=f"sampler-{self.session_id}")
 
     async def _sample_loop(self) -> None:
-        connected = await self.sampler.run(self.deps.policy.sample_interval_s, lambda: self.session.live,
-                                           self._on_sample, connect_timeout_s=self.deps.limits.connect_timeout_s)
+        gate = self.session.liveness
+        connected = await self.sampler.run(
+            self.deps.policy.sample_interval_s, lambda: self.session.live and not self._refused,
+            self._on_sample, pace=gate.sample_period if gate is not None else None,
+            connect_timeout_s=self.deps.limits.connect_timeout_s)
         if not connected and self.on_give_up is not None:
             self.on_give_up("never_connected")  # e.g. ICE stuck in "connecting": no frame ever came
 
@@ -159,30 +153,25 @@ class LiveStream:
             return
         if not isinstance(data, dict):
             return
-        if data.get("type") == "visibility" and isinstance(data.get("visible"), bool):
-        if isinstance(data, dict) and data.get("type") == "activity":
+        if data.get("type") == "activity":
             lesson, playing = data.get("lesson_id"), data.get("playing")
             if isinstance(lesson, str) and isinstance(playing, bool):
                 self.session.report_activity(lesson, playing)  # credit reads it at the next sample
             return
-        if isinstance(data, dict) and data.get("type") == "visibility" and isinstance(data.get("visible"), bool):
-            update = self.session.set_visible(data["visible"])
+        if data.get("type") == "visibility" and isinstance(data.get("visible"), bool):
+            if not self.session.live or data["visible"] == self.session.visible:
+                return  # changes nothing: no write, no status
+            update = self.session.set_visible(data["visible"])  # the domain always knows (in memory)
         elif data.get("type") == "camera" and isinstance(data.get("label"), str):
             update = self.session.camera_label(data["label"][:200])
         else:
             return
+        if (not self._control.take(self.deps.clock.now())
+                or len(self._pending) >= self.deps.limits.max_pending_writes):
+            return  # a flood: its write rides on the next sample's
         task = asyncio.get_running_loop().create_task(self._apply(update), name=f"control-{self.session_id}")
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
-            if not self.session.live or data["visible"] == self.session.visible:
-                return  # changes nothing: no write, no status
-            update = self.session.set_visible(data["visible"])  # the domain always knows (in memory)
-            if (not self._control.take(self.deps.clock.now())
-                    or len(self._pending) >= self.deps.limits.max_pending_writes):
-                return  # a flood: its write rides on the next sample's
-            task = asyncio.get_running_loop().create_task(self._apply(update), name=f"visibility-{self.session_id}")
-            self._pending.add(task)
-            task.add_done_callback(self._pending.discard)
 
     async def take_sample(self, interval: float) -> None:
         """Take one sample now and apply it (the loop does this every interval)."""
