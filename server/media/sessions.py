@@ -44,9 +44,9 @@ class SessionStarter:
 
     async def start(self, student: Student, module: Module, topic: Topic, peer: AnsweredPeer,
                     references: Embeddings, *, lesson_id: str | None = None,
-                    activity: ActivityGate | None = None) -> LiveStream:
-        """`activity` is lesson mode's gate (credit needs a lesson playing); None keeps topic mode."""
-                    references: Embeddings, *, earns_credit: bool = True) -> LiveStream:
+                    activity: ActivityGate | None = None, earns_credit: bool = True) -> LiveStream:
+        """`activity` is lesson mode's gate (credit needs a lesson playing); None keeps topic mode.
+        `earns_credit` is False for an SPMT attempt's proctoring stream."""
         ledger, uid = self.deps.ledger, student.user_id
         old = self.registry.get_for_user(uid)
         if old is not None:
@@ -56,10 +56,9 @@ class SessionStarter:
         before = (await credited_by_module(self.db, uid)).get(module.id, 0.0)
         session_id = await ledger.start_session(uid, topic.id, module.id, now, lesson_id=lesson_id)
         ctx = StreamContext(session_id, uid, topic.id, module.id, before, float(module.required_seconds),
-                            student.web_session_id, student.srn, student.name, topic.title, lesson_id)
+                            student.web_session_id, student.srn, student.name, topic.title, lesson_id,
+                            earns_credit)
         stream = LiveStream(ctx, peer.pc, LatestFrame(peer.video), references, self.deps, activity=activity)
-                            student.web_session_id, student.srn, student.name, topic.title, earns_credit)
-        stream = LiveStream(ctx, peer.pc, LatestFrame(peer.video), references, self.deps)
         self._wire(stream)
         await self.registry.add(stream)
         if self.cluster is not None:
