@@ -188,17 +188,11 @@ def verdict_fields(job_id: str, verdict: Verdict | None, error: str = "", *, sec
     """The verdict's stream fields, signed with the cluster's shared secret."""
     out: dict[str, bytes]
     if verdict is None:
-        return {"job": job_id.encode(), "reason": b"", "match": b"0", "faces": b"0", "score": b"",
-                "boxes": b"[]", "error": (error or ENGINE_ERROR).encode()}
-    boxes = [[*(round(v, 2) for v in b.box), round(b.prob, 4), *(round(c, 2) for p in b.landmarks for c in p)]
-             for b in verdict.boxes]
-    score = b"" if verdict.score is None else repr(verdict.score).encode()
-    return {"job": job_id.encode(), "reason": verdict.reason.encode(), "match": b"1" if verdict.match else b"0",
-            "faces": str(verdict.faces).encode(), "score": score, "boxes": json.dumps(boxes).encode(), "error": b""}
         out = {"job": job_id.encode(), "reason": b"", "match": b"0", "faces": b"0", "score": b"",
                "boxes": b"[]", "error": (error or ENGINE_ERROR).encode()}
     else:
-        boxes = [[*(round(v, 2) for v in b.box), round(b.prob, 4)] for b in verdict.boxes]
+        boxes = [[*(round(v, 2) for v in b.box), round(b.prob, 4), *(round(c, 2) for p in b.landmarks for c in p)]
+                 for b in verdict.boxes]
         score = b"" if verdict.score is None else repr(verdict.score).encode()
         out = {"job": job_id.encode(), "reason": verdict.reason.encode(), "match": b"1" if verdict.match else b"0",
                "faces": str(verdict.faces).encode(), "score": score, "boxes": json.dumps(boxes).encode(),

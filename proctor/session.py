@@ -49,11 +49,9 @@ class LiveSession:
     """
 
     def __init__(self, session_id: str, policy: CreditPolicy, clock: Clock, *,
-                 liveness: ProvisionalCredit | None = None) -> None:
+                 liveness: ProvisionalCredit | None = None, activity: ActivityGate | None = None) -> None:
         self.session_id = session_id
         self.liveness = liveness
-                 activity: ActivityGate | None = None) -> None:
-        self.session_id = session_id
         # Lesson mode: credit also needs a lesson playing throughout. None: topic mode, verification alone.
         self.activity = activity
         self.policy = policy

@@ -35,7 +35,7 @@ def env_for(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROCTOR_") or k == "PROCTOR_HOME"}
     env.update(PROCTOR_DB=f"sqlite:///{tmp_path / 'proctor.db'}", PROCTOR_SAMPLE_INTERVAL_S="1",
                PROCTOR_VERIFY_TIMEOUT_S="5", PROCTOR_DEMO="false", PROCTOR_DEVICE="cpu",
-               PROCTOR_LIVENESS="false")  # a streamed photo cannot answer a head-turn challenge
+               PROCTOR_LIVENESS="false",  # a streamed photo cannot answer a head-turn challenge
                PROCTOR_CONTENT_DIR=str(tmp_path / "content"), PROCTOR_DEMO_CONTENT="false")
     return env
 
