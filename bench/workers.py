@@ -64,9 +64,8 @@ class WorkerProcess:
         return code
 
 
-async def start_workers(k: int, redis_url: str, device: str, backend: str = "auto") -> list[WorkerProcess]:
-    env = {**os.environ, "PROCTOR_HOME": str(proctor_home())}
-async def start_workers(k: int, redis_url: str, device: str, secret: str) -> list[WorkerProcess]:
+async def start_workers(k: int, redis_url: str, device: str, secret: str,
+                        backend: str = "auto") -> list[WorkerProcess]:
     env = {**os.environ, "PROCTOR_HOME": str(proctor_home()), "PROCTOR_REDIS_SECRET": secret}
     workers = []
     for i in range(1, k + 1):

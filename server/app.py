@@ -18,8 +18,8 @@ from pathlib import Path
 from aiohttp import web
 
 from models import weights
-from models.detector import DetectorConfig
 from models.decode_pool import DecodePool
+from models.detector import DetectorConfig
 from models.engine import Engine
 from proctor.catalog import load_catalog
 from proctor.clock import Clock, SystemClock
@@ -212,8 +212,7 @@ def _live(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]:
             login_ends.broadcast = broadcast
         app[LOGIN_ENDS] = login_ends
         deps = StreamDeps(app[VERIFIER], services.ledger, clock, services.policy, settings.verify_timeout_s, bus,
-                          services.evidence, app[METRICS], *_liveness(settings, services.db))
-                          services.evidence, app[METRICS],
+                          services.evidence, app[METRICS], *_liveness(settings, services.db),
                           StreamLimits(settings.stream_connect_timeout_s, settings.control_messages_per_s,
                                        settings.control_burst, settings.max_pending_control_writes))
         app[LIVE], app[VIEWERS], app[EVENTS], app[CLUSTER] = registry, viewers, bus, cluster

@@ -2,14 +2,10 @@
 
 from aiohttp import web
 
-from . import accounts, health, login, openapi, pages, proctor, student, study, webrtc
+from . import accounts, health, login, openapi, pages, payments, proctor, spmt, spmt_staff, student, study, webrtc
 
 
 def setup_routes(app: web.Application) -> None:
-    for module in (login, accounts, student, study, webrtc, proctor, openapi, health, pages):
-from . import accounts, health, login, openapi, pages, payments, proctor, spmt, spmt_staff, student, webrtc
-
-
-def setup_routes(app: web.Application) -> None:
-    for module in (login, accounts, student, webrtc, proctor, spmt, spmt_staff, payments, openapi, health, pages):
+    for module in (login, accounts, student, study, webrtc, proctor, spmt, spmt_staff, payments, openapi, health,
+                   pages):
         module.setup_routes(app)

@@ -12,8 +12,7 @@ from aiohttp import web
 from proctor.passwords import WeakPassword
 
 from ..http import ApiError, field, read_json
-from ..keys import BACKGROUND, LIMITS, LIVE, SERVICES
-from ..keys import LOGIN_ENDS, SERVICES
+from ..keys import BACKGROUND, LIMITS, LOGIN_ENDS, SERVICES
 from ..session_ends import LoginEnd
 from .auth import failed, ip_of, login_answer, refuse_during_maintenance, throttled, weak_password
 

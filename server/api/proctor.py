@@ -27,9 +27,8 @@ from ..http import ApiError, field, read_json
 from ..keys import EVENTS, LIVE, LOGIN_ENDS, SERVICES, SETTINGS, VIEWERS, WEBSOCKETS
 from ..media.live_view import ViewError
 from ..media.peer import rtc_configuration
-from .auth import check_origin, current_user
 from ..turn import ice_servers_for
-from .auth import WEB_SESSION, current_user
+from .auth import WEB_SESSION, check_origin, current_user
 from .webrtc import MAX_SDP
 
 log = logging.getLogger("proctor.routes_proctor")

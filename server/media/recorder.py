@@ -25,13 +25,11 @@ class Written:
 class SessionRecorder:
     """The ledger writes of one session. Callers keep updates in order (one at a time)."""
 
-    def __init__(self, session_id: str, ledger: Ledger, liveness: LivenessLedger | None = None) -> None:
+    def __init__(self, session_id: str, ledger: Ledger, liveness: LivenessLedger | None = None, *,
+                 earns_credit: bool = True) -> None:
         self.session_id = session_id
         self.ledger = ledger
         self.liveness = liveness
-    def __init__(self, session_id: str, ledger: Ledger, *, earns_credit: bool = True) -> None:
-        self.session_id = session_id
-        self.ledger = ledger
         self.earns_credit = earns_credit  # False: a test's stream, whose intervals are never written
         self._flag_ids: dict[tuple[str, float], int] = {}  # (kind, started_at) → flag id
 
