@@ -10,8 +10,8 @@ from aiohttp import web
 
 from models.decode_pool import PoolBusy
 from models.enroll import EnrollmentError, vectors_to_bytes
-from proctor.liveness_ledger import provisional_seconds, voided_seconds
 from proctor.credit_adjust import adjusted_by_module
+from proctor.liveness_ledger import provisional_seconds, voided_seconds
 from proctor.passwords import policy_json
 from proctor.progress import credited_by_topic
 from proctor.session_records import session_record
@@ -21,11 +21,9 @@ from proctor.users import Role
 from ..http import ApiError, read_json
 from ..keys import LIMITS, LIVE, SERVICES, SETTINGS, VERIFIER
 from ..limits import user_key
-from .auth import current_user
-from .study import lesson_credit, progress_extras, topic_lessons
-from ..keys import LIVE, SERVICES, SETTINGS, VERIFIER
 from ..turn import ice_servers_for
 from .auth import USER, current_user
+from .study import lesson_credit, progress_extras, topic_lessons
 
 
 async def config(request: web.Request) -> web.Response:

@@ -11,15 +11,14 @@ from aiohttp import web
 from proctor.users import Role
 
 from ..http import ApiError, field, read_json
-from ..keys import LIMITS, SERVICES, SETTINGS, STARTER, VERIFIER
+from ..keys import LIMITS, LIVE, SERVICES, SETTINGS, STARTER, VERIFIER
 from ..limits import user_key
-from ..keys import LIVE, SERVICES, SETTINGS, STARTER, VERIFIER
 from ..media.peer import OfferError, abandon, answer_offer
 from ..media.sessions import Student
 from ..turn import ice_servers_for
 from .auth import WEB_SESSION, current_user, refuse_during_maintenance
-from .study import check_offer
 from .spmt import attempt_target
+from .study import check_offer
 
 MAX_SDP = 64 * 1024
 
@@ -61,13 +60,7 @@ async def offer(request: web.Request) -> web.Response:
     if field(body, "type") != "offer":
         raise ApiError(400, "bad_field", "field 'type' must be 'offer'")
     services = request.app[SERVICES]
-    found = services.catalog.topic(topic_id)
-    if found is None:
-        raise ApiError(404, "unknown_topic", f"no topic {topic_id!r} in the catalog")
-    module, topic = found
-    lesson_id = field(body, "lesson_id", required=False, max_len=128)
-    activity = await check_offer(request, user, module, topic, lesson_id)  # electives; lesson mode's gate
-    earns_credit = True
+    earns_credit, lesson_id, activity = True, None, None
     if body.get("attempt_id") is not None:  # an SPMT attempt's proctoring stream: flags, no credit
         module, topic = await attempt_target(request, user.id, field(body, "attempt_id", max_len=64))
         earns_credit = False
@@ -77,6 +70,8 @@ async def offer(request: web.Request) -> web.Response:
         if found is None:
             raise ApiError(404, "unknown_topic", f"no topic {topic_id!r} in the catalog")
         module, topic = found
+        lesson_id = field(body, "lesson_id", required=False, max_len=128)
+        activity = await check_offer(request, user, module, topic, lesson_id)  # electives; lesson mode's gate
     check_sdp(sdp)
     if request.app[LIVE].draining:  # shutting down: the page retries, reaching another node
         raise ApiError(503, "draining", "this server is restarting; retrying", {"Retry-After": "1"}, retry_after_s=1)
@@ -95,8 +90,7 @@ async def offer(request: web.Request) -> web.Response:
     student = Student(user.id, request[WEB_SESSION].id, user.srn, user.name)
     try:
         stream = await request.app[STARTER].start(student, module, topic, peer, refs, lesson_id=lesson_id,
-                                                  activity=activity)
-        stream = await request.app[STARTER].start(student, module, topic, peer, refs, earns_credit=earns_credit)
+                                                  activity=activity, earns_credit=earns_credit)
     except BaseException:
         await abandon(peer.pc, peer.drains)
         raise
