@@ -46,11 +46,9 @@ export class LiveStream {
    *   reconnecting({delayMs, connectedBefore, why}), ended(reason) — the server ended it,
    *   failed(error) — gave up (error.name === 'CameraError' carries the DOMException in .cause)
    */
-  constructor({ topicId, lessonId = null, camera, on }) {
+  constructor({ topicId, lessonId = null, attemptId, camera, on }) {
     this.topicId = topicId;
     this.lessonId = lessonId;  // lesson mode: credit also needs the lesson playing (sendActivity)
-  constructor({ topicId, attemptId, camera, on }) {
-    this.topicId = topicId;
     this.attemptId = attemptId ?? null;
     this.camera = camera;
     this.on = on;
@@ -167,9 +165,8 @@ export class LiveStream {
       const answer = await api.post('/api/webrtc/offer', {
         sdp: pc.localDescription.sdp,
         type: 'offer',
-        topic_id: this.topicId,
-        ...(this.lessonId ? { lesson_id: this.lessonId } : {}),
         ...(this.attemptId ? { attempt_id: this.attemptId } : { topic_id: this.topicId }),
+        ...(this.lessonId && !this.attemptId ? { lesson_id: this.lessonId } : {}),
       }, { timeoutMs: OFFER_TIMEOUT_MS });
       if (this.stale(gen)) {
         // Stop was pressed while the offer was in flight: don't leave a session behind.
