@@ -84,6 +84,7 @@ def test_serve_takes_redis_url_and_node_id_flags(tmp_path: Path, monkeypatch: py
 
     for name in ("PROCTOR_REDIS_URL", "PROCTOR_NODE_ID"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PROCTOR_REDIS_SECRET", "s3cret")  # a node with Redis must have the signing secret
     args = build_parser().parse_args(["serve", "--db", f"sqlite:///{tmp_path / 'p.db'}",
                                       "--redis-url", "redis://10.0.0.5:6379/1", "--node-id", "node-a"])
     s = serve_settings(args)
