@@ -89,9 +89,8 @@ def cmd_bench_streams(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in (("sample_interval_s", args.interval), ("max_batch_size", args.max_batch_size),
                                    ("max_wait_ms", args.max_wait_ms)) if v is not None}
     try:
-        settings = Settings(device=args.device, demo=False, backend=args.backend or os.environ.get(
-            "PROCTOR_BACKEND", "auto"), **overrides).validate()
-        settings = Settings(device=args.device, demo=False, liveness=args.liveness, **overrides).validate()
+        settings = Settings(device=args.device, demo=False, liveness=args.liveness,
+                            backend=args.backend or os.environ.get("PROCTOR_BACKEND", "auto"), **overrides).validate()
     except ConfigError as exc:
         raise CliError(str(exc).replace("sample_interval_s", "--interval")) from None
     if args.seconds < settings.sample_interval_s:
@@ -192,12 +191,11 @@ async def run_streams_bench(settings: Any, clients: int, seconds: float, progres
                     redis_url = private.url
                 if workers:
                     assert redis_url is not None
-                    settings = replace(settings, redis_url=redis_url)
-                    pool = await start_workers(workers, redis_url, settings.device, settings.backend)  # load meanwhile
                     settings = replace(settings, redis_url=redis_url,
                                        redis_secret=settings.redis_secret or secrets.token_hex(16))
                     # Workers load their model while the app does.
-                    pool = await start_workers(workers, redis_url, settings.device, settings.redis_secret)
+                    pool = await start_workers(workers, redis_url, settings.device, settings.redis_secret,
+                                               settings.backend)
                 app = create_app(settings)
                 runner = web.AppRunner(app, handle_signals=False)
                 await runner.setup()  # runs cleanup_ctx: database, model load, batcher (or Redis verifier)

@@ -191,13 +191,15 @@ PRE_LOGIN = {("POST", p) for p in ("/api/auth/login", "/api/auth/totp", "/api/au
 ANY_USER = {("GET", "/api/me"), ("GET", "/api/catalog"), ("GET", "/api/progress"), ("GET", "/api/auth/sessions"),
             ("POST", "/api/auth/password/change"), ("POST", "/api/auth/totp/setup"),
             ("POST", "/api/auth/totp/enable"), ("POST", "/api/auth/totp/disable"), ("POST", "/api/auth/logout"),
-            ("DELETE", "/api/auth/sessions/{public_id}"), ("GET", "/api/adjustments")}
+            ("DELETE", "/api/auth/sessions/{public_id}"), ("GET", "/api/adjustments"), ("GET", "/api/history"),
+            ("GET", "/api/content/{path}"), ("GET", "/api/lessons/{lesson_id}")}
 STUDENT_ONLY = {("POST", "/api/enrollment"), ("POST", "/api/webrtc/offer"), ("GET", "/api/spmt"),
                 ("POST", "/api/spmt/bookings"), ("POST", "/api/spmt/bookings/{booking_id}/cancel"),
                 ("POST", "/api/spmt/bookings/{booking_id}/reschedule"),
                 ("POST", "/api/spmt/bookings/{booking_id}/attempt"), ("GET", "/api/spmt/attempts/{attempt_id}"),
                 ("PUT", "/api/spmt/attempts/{attempt_id}/answers/{question_id}"),
-                ("POST", "/api/spmt/attempts/{attempt_id}/submit"), ("POST", "/api/payments/{order_id}/test-pay")}
+                ("POST", "/api/spmt/attempts/{attempt_id}/submit"), ("POST", "/api/payments/{order_id}/test-pay"),
+                ("GET", "/api/electives"), ("POST", "/api/electives")}
 OWNER_OR_STAFF = {("GET", "/api/sessions/{session_id}"), ("POST", "/api/sessions/{session_id}/end")}
 STAFF_ONLY = {("GET", "/api/proctor/sessions"), ("GET", "/api/proctor/events"), ("GET", "/api/proctor/flags"),
               ("POST", "/api/proctor/flags/{flag_id}/review"), ("GET", "/api/proctor/flags/{flag_id}/snapshot"),
@@ -208,7 +210,7 @@ STAFF_ONLY = {("GET", "/api/proctor/sessions"), ("GET", "/api/proctor/events"), 
               ("POST", "/api/proctor/enrollments/{user_id}"), ("GET", "/api/proctor/spmt"),
               ("GET", "/api/proctor/spmt/results.csv")}
 ADMIN_ONLY = {("POST", "/api/proctor/spmt/slots"), ("POST", "/api/proctor/spmt/slots/{slot_id}/cancel"),
-              ("POST", "/api/proctor/credit-adjustments")}
+              ("POST", "/api/proctor/credit-adjustments"), ("POST", "/api/students/{user_id}/electives")}
 
 
 async def test_authorization_matrix(rig: Any, aiohttp_client: Any) -> None:
@@ -241,7 +243,8 @@ async def test_authorization_matrix(rig: Any, aiohttp_client: Any) -> None:
             url = (path.replace("{session_id}", sid).replace("{public_id}", "0000000000000000")
                    .replace("{flag_id}", "1").replace("{viewer_id}", "v").replace("{user_id}", str(mad.id))
                    .replace("{photo_id}", "1").replace("{order_id}", "order_x").replace("{booking_id}", "b")
-                   .replace("{attempt_id}", "a").replace("{question_id}", "1").replace("{slot_id}", "1"))
+                   .replace("{attempt_id}", "a").replace("{question_id}", "1").replace("{slot_id}", "1")
+                   .replace("{path}", "none.md").replace("{lesson_id}", "none"))
             resp = await c.request(method, url, headers=h, json={})
             status = resp.status
             if who is None:

@@ -36,11 +36,8 @@ MISMATCH = "Face doesn't match your profile photo"
 
 @pytest.fixture
 async def live_server(engine: Any, references: Any, tmp_path: Path) -> AsyncIterator[Server]:
-    settings = Settings(db=f"sqlite:///{tmp_path / 'p.db'}", sample_interval_s=1.0, verify_timeout_s=5.0,
-                        max_wait_ms=5, demo=False, liveness=False)
     settings = Settings(db=f"sqlite:///{tmp_path / 'p.db'}", content_dir=str(tmp_path / "content"),
-                        sample_interval_s=1.0, verify_timeout_s=5.0,
-                        max_wait_ms=5, demo=False)
+                        sample_interval_s=1.0, verify_timeout_s=5.0, max_wait_ms=5, demo=False, liveness=False)
     app = create_app(settings, engine_factory=lambda s: engine)
     async with serve(app) as base:
         await enroll_student(app, SRN, references["madonna"])

@@ -42,11 +42,8 @@ Rig = dict[str, Any]
 @pytest.fixture
 async def rig(engine: Any, references: Any, tmp_path: Path) -> AsyncIterator[Rig]:
     """The real app on a free port with two enrolled students and a proctor; `stream(srn, face)`."""
-    settings = Settings(db=f"sqlite:///{tmp_path / 'p.db'}", sample_interval_s=1.0, verify_timeout_s=5.0,
-                        max_wait_ms=5, demo=False, liveness=False)
     settings = Settings(db=f"sqlite:///{tmp_path / 'p.db'}", content_dir=str(tmp_path / "content"),
-                        sample_interval_s=1.0, verify_timeout_s=5.0,
-                        max_wait_ms=5, demo=False)
+                        sample_interval_s=1.0, verify_timeout_s=5.0, max_wait_ms=5, demo=False, liveness=False)
     app = create_app(settings, engine_factory=lambda s: engine)
     async with serve(app) as base, contextlib.AsyncExitStack() as stack:
         await enroll_student(app, "MAD001", references["madonna"])

@@ -114,9 +114,9 @@ def test_job_and_verdict_round_trip_and_boxes_map_back_to_the_original_frame() -
     marks = ((30.0, 50.0), (70.0, 50.0), (55.0, 80.0), (35.0, 110.0), (65.0, 110.0))
     turned = Verdict(faces=1, score=0.81, match=True, reason="ok",
                      boxes=(FaceBox((10.0, 20.0, 110.0, 140.0), 0.99, marks),))
-    wire = verdict_from_fields({k.encode(): v for k, v in verdict_fields("j3", turned).items()}, scale)
+    wire = verdict_from_fields({k.encode(): v for k, v in verdict_fields("j3", turned, secret=S).items()}, scale,
+                               secret=S)
     assert wire.verdict is not None and wire.verdict.boxes[0].landmarks == tuple((x * 2, y * 2) for x, y in marks)
-    failed = verdict_from_fields({k.encode(): v for k, v in verdict_fields("j2", None, "refs_missing").items()})
     failed_fields = verdict_fields("j2", None, "refs_missing", secret=S)
     failed = verdict_from_fields({k.encode(): v for k, v in failed_fields.items()}, secret=S)
     assert failed.verdict is None and failed.error == "refs_missing"

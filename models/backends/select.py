@@ -32,11 +32,17 @@ def available(device: torch.device) -> list[str]:
     return names
 
 
-def resolve(name: str | None, device: torch.device) -> str:
-    """`auto` (or nothing) → the fastest available; a named one is checked, never silently swapped."""
+def check_name(name: str | None) -> str:
+    """The normalised choice, or BackendError naming it: no device or weights needed."""
     choice = (name or "auto").strip().lower()
     if choice not in CHOICES:
         raise BackendError(f"unknown backend {name!r} (use {', '.join(CHOICES)})")
+    return choice
+
+
+def resolve(name: str | None, device: torch.device) -> str:
+    """`auto` (or nothing) → the fastest available; a named one is checked, never silently swapped."""
+    choice = check_name(name)
     here = available(device)
     if choice == "auto":
         return "onnxruntime" if "onnxruntime" in here else "torch"

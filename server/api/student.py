@@ -54,24 +54,18 @@ async def progress(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     by_topic = await credited_by_topic(services.db, user.id)  # derived from the intervals
     by_lesson = await lesson_credit(request, user)
+    adjusted = await adjusted_by_module(services.db, user.id)  # an admin's explicit adjustments
     modules = []
     for m in services.catalog.modules:
         seconds = [round(by_topic.get(t.id, 0.0), 3) for t in m.topics]
         topics = [{"id": t.id, "title": t.title, "credited_seconds": s,
                    "lessons": topic_lessons(request, t, by_lesson)}
                   for t, s in zip(m.topics, seconds, strict=True)]
-        modules.append({**_module_json(m), "credited_seconds": round(sum(seconds), 3), "topics": topics})
-    extras = await progress_extras(request, user, modules)
-    return web.json_response({"modules": modules, **extras})
-    adjusted = await adjusted_by_module(services.db, user.id)  # an admin's explicit adjustments
-    modules = []
-    for m in services.catalog.modules:
-        seconds = [round(by_topic.get(t.id, 0.0), 3) for t in m.topics]
-        topics = [{"id": t.id, "title": t.title, "credited_seconds": s} for t, s in zip(m.topics, seconds, strict=True)]
         extra = round(adjusted.get(m.id, 0.0), 3)
         modules.append({**_module_json(m), "credited_seconds": round(max(0.0, sum(seconds) + extra), 3),
                         "adjusted_seconds": extra, "topics": topics})
-    return web.json_response({"modules": modules})
+    extras = await progress_extras(request, user, modules)
+    return web.json_response({"modules": modules, **extras})
 
 
 def _photo_bytes(item: object, index: int) -> bytes:

@@ -28,12 +28,10 @@ DEMO_SRN = "DEMO0001"
 def serve_settings(args: argparse.Namespace) -> Settings:
     """The settings `proctor serve` runs with: the file and environment, then its flags."""
     return settings_from(args, host=args.host, port=args.port, certfile=args.certfile, keyfile=args.keyfile,
-                         redis_url=args.redis_url, node_id=args.node_id)
+                         redis_url=args.redis_url, node_id=args.node_id, backend=args.backend)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    settings = settings_from(args, host=args.host, port=args.port, certfile=args.certfile, keyfile=args.keyfile,
-                             backend=args.backend)
     settings = serve_settings(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

@@ -13,6 +13,7 @@ from redis.exceptions import RedisError
 
 from models import weights
 from models.backends import BackendError
+from models.backends.select import check_name
 from models.device import DeviceError
 from models.engine import Engine
 from models.weights import WeightsError
@@ -26,6 +27,8 @@ USER_ERRORS = (WeightsError, DeviceError, BackendError)
 def cmd_worker(args: argparse.Namespace) -> int:
     if args.batch_size < 1 or args.max_wait_ms < 0 or args.claim_idle_ms < 1:
         raise CliError("--batch-size and --claim-idle-ms must be positive, --max-wait-ms not negative")
+    # The backend name is the cheapest check, so a typo is named before a missing secret.
+    check_name(args.backend)
     secret = os.environ.get("PROCTOR_REDIS_SECRET", "")
     if not secret:
         raise CliError("set PROCTOR_REDIS_SECRET to the secret the media nodes share (verdicts are signed with it)")

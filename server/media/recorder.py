@@ -4,7 +4,7 @@ the ledger before the student is told, so what the page shows survives `kill -9`
 
 from __future__ import annotations
 
-from dataclasses import astuple, dataclass, field
+from dataclasses import astuple, dataclass, field, replace
 
 from proctor.credit import Sample
 from proctor.flags import Flag
@@ -41,7 +41,10 @@ class SessionRecorder:
             if await self.ledger.append_interval(sid, c.seq, c.start, c.end, lesson_id=c.lesson_id):
                 credited_s = c.end - c.start
         if update.liveness is not None and self.liveness is not None:  # provisional, confirmed, voided
-            credited_s += await self.liveness.write(sid, update.liveness)
+            live = update.liveness
+            if not self.earns_credit:  # a test's stream: challenges and voids are kept, never credit
+                live = replace(live, provisional=None, confirmed=[])
+            credited_s += await self.liveness.write(sid, live)
         raised: list[tuple[Flag, int]] = []
         for flag in update.raised:
             flag_id = await self.ledger.record_flag_raised(sid, flag.kind.value, flag.started_at)

@@ -97,13 +97,12 @@ class LiveStream:
         self.latest = latest
         self.deps = deps
         gate = ProvisionalCredit(deps.liveness, deps.clock) if deps.liveness is not None else None
-        self.session = LiveSession(ctx.session_id, deps.policy, deps.clock, liveness=gate)
-        self.session = LiveSession(ctx.session_id, deps.policy, deps.clock, activity=activity)
+        self.session = LiveSession(ctx.session_id, deps.policy, deps.clock, liveness=gate, activity=activity)
         self.sampler = Sampler(SamplerConfig(ctx.session_id, str(ctx.user_id), references, deps.verify_timeout_s),
                                latest, deps.verifier, deps.clock, deps.metrics)
-        self.recorder = SessionRecorder(ctx.session_id, deps.ledger, deps.liveness_ledger)
+        self.recorder = SessionRecorder(ctx.session_id, deps.ledger, deps.liveness_ledger,
+                                        earns_credit=ctx.earns_credit)
         self.challenges = ChallengeRelay(gate, self._send, self._publish) if gate is not None else None
-        self.recorder = SessionRecorder(ctx.session_id, deps.ledger, earns_credit=ctx.earns_credit)
         self.started_at = deps.clock.now()
         self.channel: RTCDataChannel | None = None
         self._task: asyncio.Task[None] | None = None
