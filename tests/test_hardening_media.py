@@ -102,14 +102,27 @@ async def test_a_control_channel_flood_causes_bounded_writes(rig: Any, photos: A
             return await write(update, session, sample)
 
         recorder.write = counted
+        received, all_in = [0], asyncio.Event()
+        on_control = stream.on_control
+
+        def counting(message: object) -> None:  # the channel's handler looks this up per message
+            on_control(message)
+            received[0] += 1
+            if received[0] == 401:
+                all_in.set()
+
+        stream.on_control = counting
         for _ in range(200):  # nothing changes: the page is visible already
             c.channel.send(json.dumps({"type": "visibility", "visible": True}))
         for i in range(200):  # real changes, far faster than any person switches tabs
             c.channel.send(json.dumps({"type": "visibility", "visible": i % 2 == 1}))
         c.channel.send(json.dumps({"type": "visibility", "visible": False}))
-        # The domain still knows the page is hidden: the next sample says so.
-        await c.wait_for(lambda st: st[-1]["reason"] == "tab_hidden")
+        async with asyncio.timeout(30):
+            await all_in.wait()
+        # Past the limit, the domain still knows the page is hidden at once: the next sample says so.
         assert stream.session.visible is False
+        seen = len(c.statuses)
+        await c.wait_for(lambda st: len(st) > seen and st[-1]["reason"] == "tab_hidden")
         assert len(writes) <= 5 + 10  # the burst, plus one a second at most while the test runs
         assert max(pending, default=0) <= 2
     finally:
