@@ -62,6 +62,7 @@ export function el(tag, props = {}, ...children) {
     if (value === undefined || value === null) continue;
     if (key === 'text') node.textContent = value;
     else if (key === 'className') node.className = value;
+    else if (key === 'htmlFor') node.htmlFor = value; // a label's `for` (setAttribute would write "htmlfor")
     else if (key === 'dataset') Object.assign(node.dataset, value);
     else if (key in node && typeof value !== 'string') node[key] = value;
     else node.setAttribute(key, value);
