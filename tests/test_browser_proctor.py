@@ -155,6 +155,25 @@ async def test_proctor_sees_the_impostor_flagged_and_the_genuine_student_verifie
     mine = [f for f in flags if f["session_id"] == impostor.session_id]
     assert mine and mine[0]["review"] == "confirmed" and mine[0]["note"]
 
+    # Undo, right after: the flag is open again, back in the feed.
+    async with page.expect_response(lambda r: "/review" in r.url) as undone:
+        await page.locator("#flags-done").get_by_role("button", name="Undo").click()
+    assert (await undone.value).ok, await (await undone.value).text()
+    await expect(page.locator("#flags-done")).to_contain_text("reopened")
+    item = page.locator("#flag-feed li", has_text="BEN001").first
+    await expect(item).to_be_visible()
+    # Confirmed again, this time for the whole session.
+    await item.get_by_role("button", name="Confirm…").click()
+    await item.locator("textarea").fill("Someone else was studying on this account, all session.")
+    await item.get_by_label("Void the whole session’s credit, not just this span").check()
+    async with page.expect_response(lambda r: "/review" in r.url) as reviewed:
+        await item.get_by_role("button", name="Confirm and void the time").click()
+    assert (await reviewed.value).ok and (await reviewed.value).request.post_data_json["scope"] == "session"
+    await expect(page.locator("#flags-done")).to_contain_text("whole session")
+    flags = (await api_json(page, base, "/api/proctor/flags?status=all"))["flags"]
+    mine = [f for f in flags if f["session_id"] == impostor.session_id]
+    assert mine and mine[0]["review"] == "confirmed"
+
 
 @pytest.mark.browser
 async def test_a_student_is_told_the_page_is_for_proctors(rig: Rig, new_page: NewPage) -> None:

@@ -3,13 +3,14 @@
 // Items are kept and inserted in place, so the aria-live list announces only new flags.
 // Dismiss and Confirm open a small note form inside the item (never window.prompt): dismissing
 // needs a reason, and confirming voids the credited time of the flagged span plus one sample
-// interval (POST .../review; `scope: "session"` and `undo` exist in the API, not on this page yet).
+// interval, or, ticked in the form, the whole session's credit. Right after a confirmation the
+// done line offers Undo: only the proctor who confirmed can undo, and the flag comes back open.
 
 import { ApiError, api } from '../api.js';
 import { el, part, setText, show } from '../dom.js';
 import { ACTION_DONE, kindText, studentText, whenText } from './words.js';
 
-const REVIEW_OF = { acknowledge: 'acknowledged', dismiss: 'dismissed', confirm: 'confirmed' };
+const REVIEW_OF = { acknowledge: 'acknowledged', dismiss: 'dismissed', confirm: 'confirmed', undo: 'open' };
 let uid = 0;
 
 export function snapshotImage(url, alt) {
@@ -62,11 +63,14 @@ export class FlagFeed {
     const note = el('textarea', { id: `${base}-note`, rows: 2, maxLength: 1000, required: true });
     const explain = el('p', { className: 'small flag-explain', id: `${base}-explain` });
     note.setAttribute('aria-describedby', `${base}-explain`);
+    const whole = el('input', { type: 'checkbox', id: `${base}-whole` });
+    const wholeRow = el('div', { className: 'field check' }, whole,
+      el('label', { htmlFor: `${base}-whole` }, 'Void the whole session\u2019s credit, not just this span'));
     const formError = el('p', { className: 'error small', role: 'alert' });
     const submit = el('button', { type: 'submit', className: 'btn btn-small btn-primary' });
     const cancel = el('button', { type: 'button', className: 'btn btn-small btn-quiet' }, 'Cancel');
     const form = el('form', { className: 'flag-note', id: `${base}-form`, hidden: true, noValidate: true },
-      explain, el('div', { className: 'field' }, noteLabel, note), formError,
+      explain, el('div', { className: 'field' }, noteLabel, note), wholeRow, formError,
       el('div', { className: 'actions' }, submit, cancel));
 
     const actions = el('div', { className: 'actions flag-actions' }, ack, dismiss, confirm);
@@ -75,7 +79,7 @@ export class FlagFeed {
       actions, form);
 
     const parts = { li, who, name, srn, kind, time, thumb, ack, dismiss, confirm, open, form, note, noteLabel, explain,
-      formError, submit, cancel, action: null, snapshot: undefined };
+      whole, wholeRow, formError, submit, cancel, action: null, snapshot: undefined };
     ack.addEventListener('click', () => this.review(id, 'acknowledge', ''));
     dismiss.addEventListener('click', () => this.ask(id, 'dismiss'));
     confirm.addEventListener('click', () => this.ask(id, 'confirm'));
@@ -90,7 +94,7 @@ export class FlagFeed {
         note.focus();
         return;
       }
-      this.review(id, parts.action, text);
+      this.review(id, parts.action, text, parts.action === 'confirm' && whole.checked ? 'session' : 'flag');
     });
     form.addEventListener('keydown', (e) => {
       if (e.key === 'Escape') {
@@ -181,6 +185,8 @@ export class FlagFeed {
     const flag = this.store.flags.get(id) ?? {};
     parts.action = action;
     setText(parts.formError, '');
+    parts.whole.checked = false;
+    show(parts.wholeRow, action === 'confirm');
     if (action === 'dismiss') {
       setText(parts.explain, 'Dismissing says the flag was a false alarm. The credited time stays.');
       setText(parts.noteLabel, 'Why dismiss it? (required)');
@@ -215,17 +221,31 @@ export class FlagFeed {
     if (refocus) (was === 'confirm' ? parts.confirm : parts.dismiss).focus();
   }
 
-  async review(id, action, note) {
+  /** The done line, with an Undo button right after a confirmation. */
+  announce(text, undoFlagId) {
+    const done = this.part('done');
+    done.replaceChildren(text);
+    if (undoFlagId === null) return;
+    const undo = el('button', { type: 'button', className: 'linkish undo-btn' }, 'Undo');
+    undo.addEventListener('click', () => {
+      undo.disabled = true;
+      this.review(undoFlagId, 'undo', '');
+    });
+    done.append(' ', undo);
+  }
+
+  async review(id, action, note, scope = 'flag') {
     const parts = this.items.get(id);
     const flag = this.store.flags.get(id);
     const buttons = parts ? [parts.ack, parts.dismiss, parts.confirm, parts.submit] : [];
     for (const b of buttons) b.disabled = true;
     setText(this.part('error'), '');
     try {
-      const body = note ? { action, note } : { action };
+      const body = { action, ...(note ? { note } : {}), ...(scope === 'session' ? { scope } : {}) };
       const updated = await api.post(`/api/proctor/flags/${encodeURIComponent(id)}/review`, body);
       const who = studentText(updated?.student ?? flag?.student);
-      setText(this.part('done'), `Flag for ${who} ${ACTION_DONE[action]}.`);
+      const what = action === 'confirm' && scope === 'session' ? ACTION_DONE.confirm_session : ACTION_DONE[action];
+      this.announce(`Flag for ${who} ${what}.`, action === 'confirm' ? id : null);
       this.store.upsertFlag(updated && updated.flag_id !== undefined
         ? { ...flag, ...updated } : { ...flag, review: REVIEW_OF[action] });
     } catch (err) {

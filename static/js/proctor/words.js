@@ -28,6 +28,8 @@ export const ACTION_DONE = Object.freeze({
   acknowledge: 'acknowledged',
   dismiss: 'dismissed',
   confirm: 'confirmed; the flagged time was voided',
+  confirm_session: 'confirmed; the whole session\u2019s credit was voided',
+  undo: 'reopened; the voided time was restored',
 });
 
 const pad = (n) => String(n).padStart(2, '0');
