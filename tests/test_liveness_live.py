@@ -18,6 +18,7 @@ from bench.clients import StreamClient, moving_frames
 from models.dataset import people
 from models.frames import photo_to_frame
 from models.images import read_image_file
+from models.presentations import card
 from server.app import create_app
 from server.keys import SERVICES
 
@@ -122,3 +123,26 @@ async def test_a_frozen_frame_is_static_image_and_earns_nothing(server: Any, str
     stored = await end(server, c)
     assert stored["credited_seconds"] == 0
     assert "static_image" in [f["kind"] for f in stored["flags"]]
+
+
+async def test_a_printed_card_turned_as_asked_fails_and_earns_nothing(server: Any, streamer: Any, photos: Any) -> None:
+    """The attacker turns a printed photo 35° the asked way: the card skews, but the nose does not
+    move against the eyes as a turning head's does."""
+    photo = photos["madonna"][1]
+    box: dict[str, StreamClient] = {}
+    asked: list[str] = []
+
+    def answer(challenge: dict[str, Any]) -> None:
+        asked.append(challenge["action"])
+        # Turning to one's own left turns the card's right edge away from the camera.
+        degrees = 35.0 if challenge["action"] == "turn_left" else -35.0
+        box["c"].track.show(clip(card(photo, degrees)))  # type: ignore[union-attr]
+
+    c = await streamer(clip(photo), answer)
+    box["c"] = c
+    await c.wait_message(lambda ms: any(m["type"] == "credit_voided" for m in ms))
+    assert len(asked) == 2 and results(c.messages) == [False, False]
+    await c.wait_for(lambda st: st[-1]["voided_seconds"] > 0)
+    stored = await end(server, c)
+    assert stored["credited_seconds"] == 0 and stored["provisional_seconds"] == 0 and stored["voided_seconds"] > 0
+    assert "liveness_failed" in [f["kind"] for f in stored["flags"]]
