@@ -89,6 +89,11 @@ async def log_in_and_start(page: Page, server: Server) -> str:
     await expect(page.locator("#app-view")).to_be_visible()
     first_topic = app[SERVICES].catalog.modules[0].topics[0].id
     await page.locator("#topic").select_option(value=first_topic)  # waits for the catalog to load
+    return await press_start(page)
+
+
+async def press_start(page: Page) -> str:
+    """Press Start on a logged-in page; returns the new session's id once the offer is answered."""
     async with page.expect_response(lambda r: r.url.endswith("/api/webrtc/offer")) as offer:
         await page.locator("#start-btn").click()
     resp = await offer.value

@@ -28,7 +28,7 @@ from server.keys import SERVICES
 
 from .browser import FAKE_CAMERA, WAIT_S, Server, api_json, launch, refused_me, screenshot, serve, watch_page
 from .helpers import enroll_student, settings_for
-from .test_browser import log_in_and_start, wait_for_server
+from .test_browser import log_in_and_start, press_start, wait_for_server
 from .y4m import write_y4m
 
 TIMEOUT_S = 6.0  # the default answer time
@@ -89,16 +89,6 @@ async def rig(engine: Any, references: Any, tmp_path: Path, chromium: str, photo
     assert not errors, "the page logged errors:\n" + "\n".join(errors)
 
 
-async def start_again(page: Page, server: Server) -> str:
-    """Start a new session from the same page (still logged in); returns its id."""
-    async with page.expect_response(lambda r: r.url.endswith("/api/webrtc/offer")) as offer:
-        await page.locator("#start-btn").click()
-    resp = await offer.value
-    assert resp.ok, f"offer refused: {resp.status} {await resp.text()}"
-    await expect(page.locator("#stop-btn")).to_be_visible()
-    return str((await resp.json())["session_id"])
-
-
 async def stop(page: Page) -> None:
     await page.locator("#stop-btn").click()
     await expect(page.locator("#start-btn")).to_be_visible()
@@ -132,7 +122,7 @@ async def test_a_still_photo_is_voided_and_a_live_turn_is_credited_in_chromium(
     assert len(failed) == 1 and failed[0].has_snapshot
 
     # 2. A live person: when asked, the camera shows the head turned that way, then frontal again.
-    sid = await start_again(page, server)
+    sid = await press_start(page)  # a new session from the same page
     await expect(box).to_have_attribute("data-state", "open")
     action = await box.get_attribute("data-action")
     assert action in turned
