@@ -180,7 +180,8 @@ async def test_student_books_pays_sits_and_passes_a_module_test(live_server: Ser
     assert mad is not None
     await adjust(services.db, services.clock, user_id=mad.id, module_id=module, seconds=40 * 3600,
                  reason="Hours transferred from SPOM v1", by_user_id=None)
-    await spmt.bookings.add_slot(module, time.time() - 60, 30, 5)  # started a minute ago: late entry is open
+    now_slot = await spmt.bookings.add_slot(module, time.time() - 60, 30, 5)  # started a minute ago: late entry
+    later = await spmt.bookings.add_slot(module, time.time() + 2 * 86400, 30, 5)
     page = await camera_page(photos["madonna"][1])
     await page.goto(base + "/")
     await page.locator("#srn").fill(SRN)
@@ -189,7 +190,13 @@ async def test_student_books_pays_sits_and_passes_a_module_test(live_server: Ser
     card = page.locator(f'#tests-modules li[data-module="{module}"]')
     await expect(card).to_contain_text("Eligible")
     await expect(page.locator("#adjustments-list")).to_contain_text("Hours transferred from SPOM v1")
+    # Booked for the day after tomorrow, then moved to the slot that is open now.
+    await card.locator('[data-part="slot"]').select_option(value=str(later.id))
     await card.locator('[data-action="book"]').click()
+    await expect(card.locator(".booking")).to_contain_text("awaiting payment")
+    await card.locator('[data-part="move-slot"]').select_option(value=str(now_slot.id))
+    await card.locator('[data-action="reschedule"]').click()
+    await expect(card.locator('[data-part="move-slot"] option')).to_have_attribute("value", str(later.id))
     await card.locator('[data-action="pay"]').click()
     await card.locator('[data-action="start"]').click()
     await expect(page.locator("#test-screen")).to_be_visible()

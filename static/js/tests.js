@@ -90,7 +90,7 @@ export class TestsView {
         el('p', { className: 'muted', text: m.eligible
           ? `Eligible: ${formatHours(m.credited_seconds)} credited. Fee ${rupees(m.fee_paise)}.`
           : `Not yet eligible: ${formatHours(m.credited_seconds)} of ${formatHours(m.required_seconds)}.` }));
-      if (open) item.append(this.bookingBlock(open));
+      if (open) item.append(this.bookingBlock(open, slots.filter((s) => s.module_id === m.module_id)));
       else if (m.eligible) item.append(this.slotPicker(m, slots.filter((s) => s.module_id === m.module_id)));
       if ((m.attempts ?? []).length) {
         item.append(el('ul', { className: 'history' }, ...m.attempts.map((a) => el('li', {
@@ -120,7 +120,7 @@ export class TestsView {
     return el('div', { className: 'actions' }, select, book);
   }
 
-  bookingBlock(b) {
+  bookingBlock(b, slots = []) {
     const block = el('div', { className: 'booking' },
       el('p', { text: `Booked: ${when(b.start)} for ${b.minutes} min — ${b.status.replace('_', ' ')}` }));
     const actions = el('div', { className: 'actions' });
@@ -148,6 +148,20 @@ export class TestsView {
         await api.post(`/api/spmt/bookings/${encodeURIComponent(b.booking_id)}/cancel`);
       }));
       actions.append(cancel);
+      // Another slot of the same module, before the cut-off (the server refuses after it, and says so).
+      const others = slots.filter((s) => s.slot_id !== b.slot_id && s.seats_left > 0);
+      if (others.length) {
+        const select = el('select', { 'aria-label': 'Move the booking to another slot', dataset: { part: 'move-slot' } },
+          ...others.map((s) => el('option', { value: String(s.slot_id),
+            text: `${when(s.start)} · ${s.minutes} min · ${s.seats_left} seats left` })));
+        const move = el('button', { type: 'button', className: 'btn btn-quiet', text: 'Reschedule',
+          dataset: { action: 'reschedule' } });
+        move.addEventListener('click', () => this.act(move, async () => {
+          await api.post(`/api/spmt/bookings/${encodeURIComponent(b.booking_id)}/reschedule`,
+            { slot_id: Number(select.value) });
+        }));
+        actions.append(select, move);
+      }
     }
     block.append(actions);
     return block;
