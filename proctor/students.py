@@ -22,6 +22,7 @@ from proctor import audit
 from proctor.clock import Clock, SystemClock
 from proctor.db import Database
 from proctor.tables import ENROLLMENT_STATUSES
+from proctor.tables import photo_ids as _PHOTO_IDS
 from proctor.tables import reference_embeddings as _EMB
 from proctor.tables import reference_photos as _PHOTOS
 from proctor.tables import users as _USERS
@@ -264,8 +265,8 @@ class Students:
             if moved.rowcount == 0:
                 raise EnrollmentLocked(user_id)
             old = list((await conn.execute(select(_PHOTOS.c.id).where(_PHOTOS.c.user_id == user_id))).scalars())
-            # Insert before deleting: SQLite hands out max(id) + 1, so a replacement never takes the id
-            # of a photo a proctor saw (an approval names ids).
+            # Photo ids are never reused (migration 0009), so a replacement never takes the id of a
+            # photo a proctor saw (an approval names ids).
             new = [await _insert_reference(conn, user_id, photo, model, dim, vectors, now) for photo, vectors in refs]
             if old:
                 await conn.execute(delete(_EMB).where(_EMB.c.photo_id.in_(old)))
@@ -339,8 +340,12 @@ def _check_vectors(vectors: list[bytes], dim: int) -> None:
 
 async def _insert_reference(conn: AsyncConnection, user_id: int, photo: bytes, model: str, dim: int,
                             vectors: list[bytes], now: float) -> int:
+    # The id comes from the high-water row, so no id is ever handed out twice (see migration 0009);
+    # the update also serialises concurrent enrollments on that row.
     photo_id = int((await conn.execute(
-        _PHOTOS.insert().values(user_id=user_id, image=photo, created_at=now).returning(_PHOTOS.c.id))).scalar_one())
+        update(_PHOTO_IDS).where(_PHOTO_IDS.c.id == 1).values(last_id=_PHOTO_IDS.c.last_id + 1)
+        .returning(_PHOTO_IDS.c.last_id))).scalar_one())
+    await conn.execute(_PHOTOS.insert().values(id=photo_id, user_id=user_id, image=photo, created_at=now))
     if vectors:
         await conn.execute(_EMB.insert(), [
             {"user_id": user_id, "photo_id": photo_id, "model": model, "dim": dim, "vector": bytes(v),

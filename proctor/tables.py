@@ -95,6 +95,17 @@ class ReferencePhotoRow(Base):
     created_at: Mapped[float] = mapped_column(Double)
 
 
+class PhotoIdRow(Base):
+    """The last reference-photo id ever handed out (one row). Photo ids come from here, never from
+    SQLite's max(rowid) + 1: a rejected enrollment's deleted photos would otherwise give their ids to
+    the next photos, and an approval names the ids of the photos the proctor saw (migration 0009)."""
+
+    __tablename__ = "photo_ids"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # always 1
+    last_id: Mapped[int] = mapped_column(Integer)
+
+
 class ReferenceEmbeddingRow(Base):
     """One face embedding: `dim` float32 values, little-endian, as raw bytes."""
 
@@ -479,6 +490,7 @@ metadata = Base.metadata
 # Core Table objects, typed as such (declarative types `__table__` as a plain FromClause).
 users = cast(Table, UserRow.__table__)
 reference_photos = cast(Table, ReferencePhotoRow.__table__)
+photo_ids = cast(Table, PhotoIdRow.__table__)
 reference_embeddings = cast(Table, ReferenceEmbeddingRow.__table__)
 web_sessions = cast(Table, WebSessionRow.__table__)
 live_sessions = cast(Table, LiveSessionRow.__table__)

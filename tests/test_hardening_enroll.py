@@ -18,10 +18,11 @@ import server.verify.local as local_verifier
 from models.frames import photo_to_frame
 from models.images import ImageError, decode_image
 from proctor.passwords import hash_password
-from proctor.students import EnrollmentLocked
+from proctor.students import EnrollmentChanged, EnrollmentLocked, Students
 from server.app import create_app
 from server.keys import SERVICES
 
+from .databases import OpenDb
 from .helpers import PASSWORD, login, settings_for
 
 
@@ -125,3 +126,23 @@ async def user_id(client: Any) -> int:
     user = await client.app[SERVICES].students.get_by_srn("NEW001")
     assert user is not None
     return int(user.id)
+
+
+async def test_photo_ids_are_never_reused_after_a_rejection(open_db: OpenDb) -> None:
+    """SQLite would give max(id) + 1: the rejected photos' ids would pass to the next photos, and a
+    stale approval naming them would approve photos no proctor saw."""
+    db = await open_db()
+    students = Students(db)
+    uid = await students.add_student("REJ001", "Asha", None, None)
+    staff = await students.add_staff("pat2", "Pat", "proctor", "not-a-login")
+    vec = [b"\0" * 512]
+    seen = await students.replace_pending_references(uid, [(b"photo-1", vec)], "m", 128, "pending")
+    assert await students.reject_enrollment(uid, actor=staff) == 1
+    again = await students.replace_pending_references(uid, [(b"photo-2", vec)], "m", 128, "pending")
+    assert min(again) > max(seen)
+    with pytest.raises(EnrollmentChanged):
+        await students.approve_enrollment(uid, seen, actor=staff)  # what the proctor saw is gone
+    await students.approve_enrollment(uid, again, actor=staff)
+    # Another student's photo also gets a fresh id, after every id handed out so far.
+    other = await students.add_student("REJ002", "Ravi", None, None)
+    assert await students.add_reference(other, b"photo-3", "m", vec, 128) > max(again)
