@@ -157,6 +157,13 @@ class Students:
             if result.rowcount == 0:
                 raise UnknownUser(user_id)
 
+    async def set_time_zone(self, user_id: int, time_zone: str | None) -> None:
+        """The user's own time zone (an IANA name, checked by the caller), or None for the server's."""
+        async with self._db.engine.begin() as conn:
+            result = await conn.execute(update(_USERS).where(_USERS.c.id == user_id).values(time_zone=time_zone))
+            if result.rowcount == 0:
+                raise UnknownUser(user_id)
+
     async def set_enrollment_status(
         self, user_id: int, status: str, *, actor: int | None = None, note: str | None = None
     ) -> None:

@@ -12,7 +12,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import delete, func, select
 
@@ -134,6 +134,16 @@ class History:
     def to_json(self) -> dict[str, object]:
         return {"days": [{"date": d.isoformat(), "credited_seconds": round(s, 3)} for d, s in self.days],
                 "sessions": [s.to_json() for s in self.sessions]}
+
+
+def time_zone(name: str) -> ZoneInfo:
+    """The IANA zone `name` (e.g. Asia/Kolkata); ValueError, saying so, for anything else."""
+    if not name or len(name) > 64 or name.startswith(("/", ".")):
+        raise ValueError(f"{name[:64]!r} is not an IANA time zone (e.g. Asia/Kolkata)")
+    try:
+        return ZoneInfo(name)
+    except (ValueError, ZoneInfoNotFoundError):
+        raise ValueError(f"{name!r} is not an IANA time zone (e.g. Asia/Kolkata)") from None
 
 
 def _split_by_day(start: float, end: float, tz: ZoneInfo) -> list[tuple[date, float]]:

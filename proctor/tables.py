@@ -82,6 +82,7 @@ class UserRow(Base):
     totp_secret: Mapped[str | None] = mapped_column(String)
     totp_enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     totp_last_step: Mapped[int | None] = mapped_column(Integer)
+    time_zone: Mapped[str | None] = mapped_column(String)  # IANA name; None: the server's `time_zone`
 
 
 class ReferencePhotoRow(Base):

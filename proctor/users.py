@@ -41,6 +41,7 @@ class User:
     enrollment_status: str
     has_password: bool = False  # False: a student who has not activated the account yet
     totp_enabled: bool = False
+    time_zone: str | None = None  # IANA name the user chose; None: the server's `time_zone` setting
 
 
 def normalize_srn(srn: str) -> str:
@@ -64,6 +65,7 @@ def user_from_row(r: Row[Any]) -> User:
         enrollment_status=r.enrollment_status,
         has_password=r.password_hash is not None,
         totp_enabled=bool(r.totp_enabled),
+        time_zone=r.time_zone,
     )
 
 
@@ -76,6 +78,7 @@ def user_json(user: User) -> dict[str, Any]:
         "role": user.role.value,
         "staff": user.role.is_staff,
         "totp_enabled": user.totp_enabled,
+        "time_zone": user.time_zone,
     }
 
 

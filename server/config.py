@@ -11,10 +11,10 @@ import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from models.backends import CHOICES as BACKEND_CHOICES
 from models.paths import proctor_home
+from proctor.study import time_zone
 
 
 class ConfigError(ValueError):
@@ -126,9 +126,9 @@ class Settings:
         if not 0 < self.activity_stale_s <= 3600:
             raise ConfigError("activity_stale_s must be between 0 and 3600")
         try:
-            ZoneInfo(self.time_zone)
-        except (ValueError, ZoneInfoNotFoundError):
-            raise ConfigError(f"time_zone {self.time_zone!r} is not an IANA time zone") from None
+            time_zone(self.time_zone)
+        except ValueError as exc:
+            raise ConfigError(f"time_zone: {exc}") from None
         if self.code_requests_per_ip < 1 or self.code_request_window_s <= 0:
             raise ConfigError("code_requests_per_ip must be ≥ 1 and code_request_window_s positive")
         if min(self.enroll_decode_workers, self.enroll_max_decoded_mb, self.enrollments_per_student,

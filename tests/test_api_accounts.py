@@ -192,7 +192,7 @@ ANY_USER = {("GET", "/api/me"), ("GET", "/api/catalog"), ("GET", "/api/progress"
             ("POST", "/api/auth/password/change"), ("POST", "/api/auth/totp/setup"),
             ("POST", "/api/auth/totp/enable"), ("POST", "/api/auth/totp/disable"), ("POST", "/api/auth/logout"),
             ("DELETE", "/api/auth/sessions/{public_id}"), ("GET", "/api/adjustments"), ("GET", "/api/history"),
-            ("GET", "/api/content/{path}"), ("GET", "/api/lessons/{lesson_id}")}
+            ("GET", "/api/content/{path}"), ("GET", "/api/lessons/{lesson_id}"), ("PUT", "/api/me/time-zone")}
 STUDENT_ONLY = {("POST", "/api/enrollment"), ("POST", "/api/webrtc/offer"), ("GET", "/api/spmt"),
                 ("POST", "/api/spmt/bookings"), ("POST", "/api/spmt/bookings/{booking_id}/cancel"),
                 ("POST", "/api/spmt/bookings/{booking_id}/reschedule"),

@@ -57,7 +57,8 @@ async def camera_page(chromium: str, tmp_path: Path) -> AsyncIterator[Callable[[
             # One browser per page: the fake camera's clip is a launch flag.
             browser = await launch(pw, chromium, (*FAKE_CAMERA, f"--use-file-for-fake-video-capture={clip}"))
             stack.push_async_callback(browser.close)
-            context = await browser.new_context()
+            # A student abroad: the history card offers this zone instead of the course's.
+            context = await browser.new_context(timezone_id="Europe/London")
             stack.push_async_callback(context.close)
             return watch_page(await context.new_page(), errors, refused_me)
 
@@ -129,6 +130,12 @@ async def test_enrolled_student_sees_verified_and_is_credited(live_server: Serve
     first = progress["modules"][0]
     assert first["topics"][0]["credited_seconds"] >= shown
     assert first["credited_seconds"] == pytest.approx(first["topics"][0]["credited_seconds"], abs=1e-3)
+
+    # History's days: the course's zone, until the student takes this device's.
+    await expect(page.locator("#history-tz")).to_have_text("Days are counted in Asia/Kolkata.")
+    await page.get_by_role("button", name="Use this device's time zone (Europe/London)").click()
+    await expect(page.locator("#history-tz")).to_have_text("Days are counted in Europe/London (your choice).")
+    assert (await api_json(page, base, "/api/me"))["user"]["time_zone"] == "Europe/London"
 
 
 @pytest.mark.browser

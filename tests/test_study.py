@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -266,3 +266,34 @@ async def test_history_days_are_local_and_match_the_ledger(client: Any) -> None:
     topic = next(t for m in progress["modules"] for t in m["topics"] if t["id"] == TOPIC)
     intro = next(x for x in topic["lessons"] if x["id"] == "intro")
     assert intro["credited_seconds"] == pytest.approx(13) and intro["complete"] is True  # ≥ 90 % of 12 s
+
+
+async def test_a_student_chooses_their_own_time_zone_for_history(client: Any) -> None:
+    h = await logged_in(client)
+    services = client.app[SERVICES]
+    uid = (await services.students.get_by_srn("MAD001")).id
+    ledger: Ledger = services.ledger
+    # 20:00 UTC yesterday: the same evening in London, already tomorrow (01:30) in India.
+    at = (datetime.now(UTC) - timedelta(days=1)).replace(hour=20, minute=0, second=0, microsecond=0).timestamp()
+    sid = await ledger.start_session(uid, TOPIC, "a-corporate-economic-laws", at)
+    assert await ledger.append_interval(sid, 1, at, at + 5)
+    await ledger.end_session(sid, at + 10, "ended_by_student")
+    london, india = (datetime.fromtimestamp(at, ZoneInfo(z)).date().isoformat() for z in ("Europe/London", IST.key))
+    assert london != india
+
+    async def credited_days() -> tuple[str, str | None, dict[str, float]]:
+        body = await (await client.get("/api/history?days=14")).json()
+        return body["time_zone"], body["own_time_zone"], {d["date"]: d["credited_seconds"]
+                                                          for d in body["days"] if d["credited_seconds"]}
+
+    assert await credited_days() == ("Asia/Kolkata", None, {india: 5.0})  # the server's setting
+    resp = await client.put("/api/me/time-zone", headers=h, json={"time_zone": "Europe/London"})
+    assert resp.status == 200 and await resp.json() == {"time_zone": "Europe/London", "own_time_zone": "Europe/London"}
+    assert await credited_days() == ("Europe/London", "Europe/London", {london: 5.0})
+    assert (await (await client.get("/api/me")).json())["user"]["time_zone"] == "Europe/London"
+    for bad in ("Mars/Olympus", "../../etc/passwd", "", 5, "x" * 100):
+        resp = await client.put("/api/me/time-zone", headers=h, json={"time_zone": bad})
+        assert resp.status == 400 and (await resp.json())["error"]["code"] == "bad_field", bad
+    assert (await client.put("/api/me/time-zone", json={"time_zone": None})).status == 403  # no CSRF token
+    resp = await client.put("/api/me/time-zone", headers=h, json={"time_zone": None})
+    assert resp.status == 200 and await credited_days() == ("Asia/Kolkata", None, {india: 5.0})

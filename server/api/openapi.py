@@ -33,7 +33,7 @@ NULLABLE_STR: S = {"type": ["string", "null"]}
 
 ERROR: S = obj({"error": obj({"code": STR, "message": STR}, ["code", "message"])}, ["error"])
 USER: S = obj({"srn": NULLABLE_STR, "username": NULLABLE_STR, "name": STR, "role": STR, "staff": BOOL,
-               "totp_enabled": BOOL}, ["name", "role", "staff", "totp_enabled"])
+               "totp_enabled": BOOL, "time_zone": NULLABLE_STR}, ["name", "role", "staff", "totp_enabled"])
 LOGIN_OK: S = obj({"user": USER, "csrf_token": STR, "enrollment": STR}, ["user", "csrf_token"])
 LESSON: S = obj({"id": STR, "title": STR, "kind": {"enum": ["video", "reading"]}, "duration_s": NUM, "url": STR,
                  "credited_seconds": NUM, "complete": BOOL}, ["id", "title", "kind", "duration_s", "url"])
@@ -256,11 +256,17 @@ PATHS: dict[str, dict[str, S]] = {
              obj({"set": STR, "module_id": STR}, ["set", "module_id"])),
         "parameters": [USER_ID, CSRF]}},
     "/api/history": {"get": {
-        **op("Confirmed credit per day (in the configured time zone) and the sessions of the last N days",
-             obj({"time_zone": STR, "days": {"type": "array", "items": obj({"date": STR, "credited_seconds": NUM},
-                                                                             ["date", "credited_seconds"])},
+        **op("Confirmed credit per day (in the user's own time zone, else the server's) and the sessions of "
+             "the last N days",
+             obj({"time_zone": STR, "own_time_zone": NULLABLE_STR,
+                  "days": {"type": "array", "items": obj({"date": STR, "credited_seconds": NUM},
+                                                         ["date", "credited_seconds"])},
                   "sessions": {"type": "array", "items": HISTORY_SESSION}}, ["days", "sessions"]), (400,)),
         "parameters": [{"name": "days", "in": "query", "required": False, "schema": STR}]}},
+    "/api/me/time-zone": {"put": op(
+        "Set my own time zone (an IANA name) for my history's days; null = the server's",
+        obj({"time_zone": STR, "own_time_zone": NULLABLE_STR}, ["time_zone", "own_time_zone"]), (400,),
+        obj({"time_zone": NULLABLE_STR}, ["time_zone"]))},
     "/api/maintenance": {"get": op("Current and upcoming maintenance windows",
                                    obj({"active": {"oneOf": [{"type": "null"}, WINDOW]},
                                         "upcoming": {"type": "array", "items": WINDOW}}, ["active", "upcoming"]),

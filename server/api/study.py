@@ -8,14 +8,13 @@ Lesson files are served only to a logged-in user, only if the installed pack's m
 from __future__ import annotations
 
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
 from proctor.activity import ActivityGate
 from proctor.catalog import Module, Topic
 from proctor.content import COMPLETE_FRACTION, ContentError, ContentPack, Lesson, reading_html
-from proctor.study import ElectiveError, credited_by_lesson, history
+from proctor.study import ElectiveError, credited_by_lesson, history, time_zone
 from proctor.users import Role, User
 
 from ..http import ApiError, field, read_json
@@ -186,9 +185,27 @@ async def get_history(request: web.Request) -> web.Response:
     if not 1 <= days <= MAX_HISTORY_DAYS:
         raise ApiError(400, "bad_field", f"days must be a whole number from 1 to {MAX_HISTORY_DAYS}")
     services, settings = request.app[SERVICES], request.app[SETTINGS]
-    tz = ZoneInfo(settings.time_zone)
-    result = await history(services.db, user.id, days, services.clock.now(), tz)
-    return web.json_response({"time_zone": settings.time_zone, **result.to_json()})
+    fresh = await services.students.get(user.id) or user  # the zone may have changed in this login
+    name = fresh.time_zone or settings.time_zone
+    result = await history(services.db, user.id, days, services.clock.now(), time_zone(name))
+    return web.json_response({"time_zone": name, "own_time_zone": fresh.time_zone, **result.to_json()})
+
+
+async def put_time_zone(request: web.Request) -> web.Response:
+    """The user's own time zone for their history's days; null goes back to the server's."""
+    user = current_user(request)
+    body = await read_json(request)
+    raw = body.get("time_zone")
+    if raw is not None and not isinstance(raw, str):
+        raise ApiError(400, "bad_field", "'time_zone' must be an IANA name such as Asia/Kolkata, or null")
+    if raw is not None:
+        try:
+            time_zone(raw)
+        except ValueError as exc:
+            raise ApiError(400, "bad_field", str(exc)) from None
+    await request.app[SERVICES].students.set_time_zone(user.id, raw)
+    settings = request.app[SETTINGS]
+    return web.json_response({"time_zone": raw or settings.time_zone, "own_time_zone": raw})
 
 
 def setup_routes(app: web.Application) -> None:
@@ -198,3 +215,4 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/api/electives", post_electives)
     app.router.add_post("/api/students/{user_id}/electives", admin_electives)
     app.router.add_get("/api/history", get_history)
+    app.router.add_put("/api/me/time-zone", put_time_zone)

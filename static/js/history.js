@@ -2,7 +2,7 @@
 // alternative), and the sessions with their dates.
 
 import { api } from './api.js';
-import { el, part, setText } from './dom.js';
+import { el, part, setText, show } from './dom.js';
 import { formatDuration } from './format.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
@@ -29,6 +29,32 @@ export class History {
     this.sessions = part(root, 'sessions');
     this.error = part(root, 'error');
     this.topicTitle = topicTitle;
+    this.tz = part(root, 'tz');
+    this.tzButton = part(root, 'tz-btn');
+    this.tzWanted = null; // what the button sets: this device's zone, or null for the course's
+    this.tzButton.addEventListener('click', () => this.setZone(this.tzWanted));
+  }
+
+  /** Days are counted in the student's own zone, else the course's; offer this device's zone. */
+  showZone(data) {
+    const device = Intl.DateTimeFormat().resolvedOptions().timeZone || null;
+    setText(this.tz, `Days are counted in ${data.time_zone}${data.own_time_zone ? ' (your choice)' : ''}.`);
+    this.tzWanted = device && device !== data.time_zone ? device : (data.own_time_zone ? null : undefined);
+    show(this.tzButton, this.tzWanted !== undefined);
+    setText(this.tzButton, this.tzWanted ? `Use this device's time zone (${this.tzWanted})`
+      : 'Use the course\u2019s time zone');
+  }
+
+  async setZone(zone) {
+    this.tzButton.disabled = true;
+    try {
+      await api.put('/api/me/time-zone', { time_zone: zone ?? null });
+      await this.load();
+    } catch (err) {
+      setText(this.error, `Couldn't change the time zone: ${err.message}`);
+    } finally {
+      this.tzButton.disabled = false;
+    }
   }
 
   async load() {
@@ -41,6 +67,7 @@ export class History {
   }
 
   render(data) {
+    this.showZone(data);
     const days = data.days ?? [];
     const max = Math.max(60, ...days.map((d) => d.credited_seconds));
     const total = days.reduce((a, d) => a + d.credited_seconds, 0);
