@@ -57,7 +57,8 @@ async def test_login_sets_a_strict_httponly_cookie_and_rotates_it(client: Any) -
     assert resp.status == 200
     body = await resp.json()
     assert body["user"] == {"srn": "MAD001", "username": None, "name": "Student MAD001", "role": "student",
-                            "staff": False, "totp_enabled": False}
+                            "staff": False, "totp_enabled": False,
+                            "time_zone": None}
     morsel = resp.cookies[COOKIE]
     assert morsel["httponly"] and morsel["samesite"] == "Strict" and not morsel["max-age"]
     first = morsel.value
@@ -210,7 +211,7 @@ async def test_staff_logins_say_so_in_the_user_object(client: Any) -> None:
     resp = await client.post("/api/auth/login", json={"username": "pat", "password": PASSWORD})
     assert resp.status == 200
     assert (await resp.json())["user"] == {"srn": None, "username": "pat", "name": "Pat", "role": "proctor",
-                                           "staff": True, "totp_enabled": False}
+                                           "staff": True, "totp_enabled": False, "time_zone": None}
 
 
 async def test_openapi_describes_every_api_route(client: Any) -> None:
