@@ -74,6 +74,13 @@ class Backoff:
         self.initial, self.cap, self.current = initial, cap, initial
 
     async def sleep(self) -> None:
+        # redis-py can turn a cancellation that lands inside its own connect timeout into a
+        # connection or timeout error, which the retry loops catch. A cancelled task must still
+        # stop: `asyncio.timeout` cancels only once, so a swallowed cancel would loop forever
+        # (a node's verify past its timeout, a worker's aclose that never returns).
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise asyncio.CancelledError
         await asyncio.sleep(self.current * (0.5 + random.random() / 2))
         self.current = min(self.cap, self.current * 2)
 

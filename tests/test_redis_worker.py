@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from bench.redis_server import RedisServer
 from models import weights
@@ -35,7 +36,7 @@ from models.jobs import (
     verdict_fields,
     verdict_from_fields,
 )
-from models.worker import Worker, WorkerConfig, redis_client
+from models.worker import TRANSIENT, Backoff, Worker, WorkerConfig, redis_client
 from proctor.credit import Reason
 from server.verify.remote import RedisVerifier
 
@@ -264,6 +265,32 @@ async def test_jobs_of_a_killed_worker_are_reclaimed_and_none_is_lost(
         await proc.communicate()
         if survivor is not None:
             await survivor.aclose()
+
+
+async def test_a_retry_loop_stops_when_redis_py_swallows_its_cancellation() -> None:
+    """redis-py may turn a cancel that lands in its connect timeout into a connection error, which
+    the retry loops catch; `asyncio.timeout` cancels once, so the backoff must notice the cancel."""
+    backoff = Backoff(initial=0.001, cap=0.001)
+
+    async def connect() -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            raise RedisConnectionError("Connection closed by server.") from None  # the cancel is gone
+
+    async def retry_loop() -> None:
+        async with asyncio.timeout(0.05):
+            while True:
+                try:
+                    await connect()
+                except TRANSIENT:
+                    await backoff.sleep()
+
+    task = asyncio.create_task(retry_loop())
+    done, _ = await asyncio.wait({task}, timeout=10)
+    assert task in done, "the loop went on retrying after its timeout"
+    with pytest.raises(TimeoutError):
+        task.result()
 
 
 # --- (d) Redis restarts -----------------------------------------------------------------------------

@@ -187,6 +187,8 @@ class RedisVerifier:
             except TRANSIENT as exc:
                 # A pooled connection left dead by a Redis restart fails once even after
                 # redis-py's own retries; the job is worth publishing while its deadline lasts.
+                if time.time() >= job.deadline:
+                    raise TimeoutError(f"job {job.job_id} not published before its deadline") from exc
                 log.info("publishing job %s failed (%s); retrying", job.job_id, exc)
                 self._published.clear()
                 await backoff.sleep()
