@@ -68,6 +68,9 @@ class MeasureCache:
     def _key(self, image: RGBImage) -> str:
         h = hashlib.sha256(np.ascontiguousarray(image).tobytes())
         h.update(repr(image.shape).encode())
+        # What was measured depends on the backend and the detector's settings as well as the image:
+        # a torch run must not reuse onnxruntime's landmarks, nor a min_face_px change old detections.
+        h.update(f"{self.engine.backend.name}:{self.engine.detector.config!r}".encode())
         return f"{self.engine.model_name}:{h.hexdigest()[:32]}"
 
     def measure(self, image: RGBImage, embed: bool = True) -> Measure:
