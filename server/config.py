@@ -14,6 +14,7 @@ from typing import Any
 
 from models.backends import CHOICES as BACKEND_CHOICES
 from models.paths import proctor_home
+from proctor.liveness import DEFAULT_MIN_TURN
 from proctor.study import time_zone
 
 
@@ -56,7 +57,7 @@ class Settings:
     liveness: bool = True
     liveness_interval_s: float = 300.0  # mean time between challenges after the first
     liveness_timeout_s: float = 6.0  # how long the student has to turn
-    liveness_min_turn: float = 0.17  # yaw-ratio change that counts as a turn (proctor eval liveness)
+    liveness_min_turn: float = DEFAULT_MIN_TURN  # yaw-ratio change that counts as a turn (proctor eval liveness)
     liveness_static_check: bool = True  # a frozen face region earns nothing (static_image)
     liveness_virtual_camera_check: bool = True  # a virtual camera's label raises an informational flag
     # Study (lessons, electives, history)

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
+from proctor.liveness import DEFAULT_MIN_TURN
 from proctor.users import STAFF_ROLES
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -91,7 +92,8 @@ def _engine(sub: Any) -> None:
     p.add_argument("liveness_dir", type=Path, nargs="?", default=None,
                    help="with `eval liveness`: the labelled tree (default: the bundled photos)")
     p.add_argument("--references", type=Path, help="score DIR as probes against this tree, best-of-k")
-    p.add_argument("--min-turn", type=float, default=None, help="eval liveness: yaw-ratio threshold (default 0.17)")
+    p.add_argument("--min-turn", type=float, default=None,
+                   help=f"eval liveness: yaw-ratio threshold (default {DEFAULT_MIN_TURN})")
     p.add_argument("--limit", type=int, default=None, help="eval liveness: at most this many photos per person")
     p.add_argument("--no-cache", action="store_true", help="eval liveness: measure everything again")
     _engine_args(p)
