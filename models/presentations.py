@@ -6,7 +6,8 @@ turned in 3D, a frozen frame, a replayed turn in the wrong direction, another pe
 
 This module measures (faces, yaw ratio, embedding, face-region change); the decision is
 `proctor.liveness`'s, applied by `proctor eval liveness` (server/cli/liveness_eval.py).
-Measurements are cached by content hash, so a rerun only measures what changed.
+Measurements are cached by content hash, backend and detector settings, so a rerun only measures what
+changed.
 """
 
 from __future__ import annotations
